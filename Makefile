@@ -1,0 +1,40 @@
+# make demo: a fresh .venv, then init, train, test, info and create_release of experiments/demo.
+# make test: a fresh .venv with the test extras, then the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA_PATH ?= data
+EPOCHS ?= 10
+NAME ?= demo
+# Where to copy the four MNIST .gz files from when $(DATA_PATH) has none and there is no network (optional).
+MNIST_DIR ?=
+CLI := $(PY) -m mnist_classifier --experiment-name $(NAME) --data-path $(DATA_PATH) --verbose
+
+.PHONY: install demo test lint clean-demo
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	@if [ -n "$(MNIST_DIR)" ] && [ ! -e "$(DATA_PATH)/MNIST/raw/train-images-idx3-ubyte" ]; then \
+		mkdir -p "$(DATA_PATH)/MNIST/raw" && cp "$(MNIST_DIR)"/*-ubyte.gz "$(DATA_PATH)/MNIST/raw/"; fi
+	@if [ -d experiments/$(NAME) ]; then echo "experiments/$(NAME) exists: resuming it"; \
+		else $(CLI) init --config-path config.default.json --config-schema-file config.schema.json; fi
+	$(CLI) train --max-epochs $(EPOCHS)
+	$(CLI) test --epoch $(EPOCHS)
+	$(CLI) info
+	$(CLI) create_release --epoch $(EPOCHS)
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check .
+
+clean-demo:
+	rm -rf experiments/$(NAME)

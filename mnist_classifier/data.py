@@ -1,0 +1,89 @@
+"""MNIST through torchvision (which downloads and verifies it), served as uint8 tensors a batch at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, SubsetRandomSampler
+
+from .framework import Data, TensorDataset, UserError, collate_batch
+
+MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def load_mnist(data_path: Path, train: bool) -> TensorDataset:
+    """Images as one ``[N, 28, 28]`` uint8 tensor and labels as one int64 tensor; downloads when missing."""
+    import torchvision
+
+    raw = Path(data_path) / "MNIST" / "raw"
+    try:
+        mnist = torchvision.datasets.MNIST(str(data_path), train=train, download=True)
+    except RuntimeError as error:
+        if "Error downloading" not in str(error):
+            raise UserError(f"MNIST files in {raw} are damaged ({str(error).splitlines()[0]}), "
+                            "delete them to download again or copy good ones") from None
+        raise UserError(f"MNIST is not in {raw} and could not be downloaded (no network?), "
+                        f"copy {', '.join(MNIST_FILES)} into {raw}") from None
+    except (OSError, ValueError, AssertionError, EOFError) as error:
+        raise UserError(f"MNIST files in {raw} are damaged ({type(error).__name__}: {error}), "
+                        "delete them to download again or copy good ones") from None
+    return TensorDataset(mnist.data, mnist.targets)
+
+
+class MNISTClassifierData(Data):
+    persisted = ("train_indexes", "validation_indexes")
+    mean = 0.1307  # of pixel/255 over the MNIST training images
+    std = 0.3081
+    class_names = [str(digit) for digit in range(10)]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.train_indexes: list[int] = []
+        self.validation_indexes: list[int] = []
+        self.generators: dict[str, torch.Generator] = {}
+
+    def load_datasets(self, data_path: Path) -> None:
+        self.datasets["train"] = load_mnist(data_path, train=True)
+        self.datasets["validation"] = self.datasets["train"]
+        self.datasets["test"] = load_mnist(data_path, train=False)
+
+    def create(self, data_path: Path) -> None:
+        """Split the 60k training images into train and validation, drawn with the experiment's seed."""
+        self.load_datasets(data_path)
+        size = len(self.datasets["train"])
+        order = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed)).tolist()
+        train_size = round((1 - self.get_conf("data", "val_split")) * size)
+        if not 0 < train_size < size:
+            raise UserError(f"data.val_split {self.get_conf('data', 'val_split')} leaves an empty split of "
+                            f"{size} images, choose a value between 0 and 1")
+        self.train_indexes = sorted(order[:train_size])
+        self.validation_indexes = sorted(order[train_size:])
+
+    def load_loaders(self, data_path: Path, num_workers: int) -> None:
+        batch_size = self.get_conf("training", "batch_size")
+        test_batch_size = self.get_conf("training", "test_batch_size", default=1000)
+        self.generators = {"train": torch.Generator(), "validation": torch.Generator()}
+        common = {"num_workers": num_workers, "collate_fn": collate_batch, "persistent_workers": num_workers > 0}
+        self.loaders["train"] = DataLoader(
+            self.datasets["train"], batch_size=batch_size, generator=self.generators["train"],
+            sampler=SubsetRandomSampler(self.train_indexes, generator=self.generators["train"]), **common)
+        self.loaders["validation"] = DataLoader(
+            self.datasets["validation"], batch_size=test_batch_size, generator=self.generators["validation"],
+            sampler=SubsetRandomSampler(self.validation_indexes, generator=self.generators["validation"]), **common)
+        self.loaders["test"] = DataLoader(self.datasets["test"], batch_size=test_batch_size, **common)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle order depends on (seed, epoch) only, so a resumed run sees the batches an unbroken one would."""
+        self.generators["train"].manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
+        self.generators["validation"].manual_seed(self.seed)
+
+    def prepare(self, it_data: tuple[torch.Tensor, torch.Tensor], device: torch.device
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Move a uint8 batch to ``device`` and normalise it there in one go: ``[N, 1, 28, 28]`` floats."""
+        images, targets = it_data
+        images = images.to(device, non_blocking=True).unsqueeze(1).float()
+        images = images.sub_(255 * self.mean).div_(255 * self.std)
+        return images, targets.to(device, non_blocking=True)

@@ -1,0 +1,81 @@
+"""Checkpoint files: naming, listing, atomic saving and safe (``weights_only``) loading.
+
+A checkpoint is a ``torch.save`` file of plain containers and tensors only, so ``torch.load(weights_only=True)``
+can read it without ever running code found in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .storage import atomic_write
+
+CHECKPOINT_SUFFIX = ".checkpoint.pkl"
+RELEASE_SUFFIX = ".checkpoint.release.pkl"
+_CHECKPOINT_RE = re.compile(r"^(\d+)" + re.escape(CHECKPOINT_SUFFIX) + "$")
+_RELEASE_RE = re.compile(r"^(\d+)" + re.escape(RELEASE_SUFFIX) + "$")
+
+
+def checkpoint_path(folder: Path, epoch: int) -> Path:
+    return Path(folder) / f"{epoch}{CHECKPOINT_SUFFIX}"
+
+
+def release_path(folder: Path, epoch: int) -> Path:
+    return Path(folder) / f"{epoch}{RELEASE_SUFFIX}"
+
+
+def _list(folder: Path, pattern: re.Pattern) -> list[int]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := pattern.match(p.name)))
+
+
+def list_checkpoints(folder: Path) -> list[int]:
+    """Epochs that have a standard checkpoint, oldest first."""
+    return _list(folder, _CHECKPOINT_RE)
+
+
+def list_releases(folder: Path) -> list[int]:
+    """Epochs that have a release checkpoint, oldest first."""
+    return _list(folder, _RELEASE_RE)
+
+
+def save(path: Path, state: dict[str, Any]) -> None:
+    """Atomically ``torch.save`` ``state``; an unwritable folder or a full disk is a ``UserError``."""
+    import torch
+
+    try:
+        atomic_write(Path(path), lambda file: torch.save(state, file))
+    except OSError as error:
+        raise UserError(
+            f"cannot write {path} ({error.strerror or error}), free disk space or fix the folder's permissions"
+        ) from None
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Load a checkpoint or release onto the CPU without unpickling arbitrary objects."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist, list the available ones with the info pipeline")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).splitlines()[0] if str(error) else "unsafe content"
+        raise UserError(
+            f"{path} was refused: it holds objects that loading would have to execute ({reason}), "
+            "use only checkpoints made by this tool"
+        ) from None
+    except Exception as error:  # torch raises RuntimeError, EOFError, zipfile errors... for damaged files
+        raise UserError(f"checkpoint {path} is damaged and cannot be loaded ({type(error).__name__}), "
+                        "use another epoch or retrain it") from None
+    if not isinstance(state, dict):
+        raise UserError(f"checkpoint {path} does not hold a checkpoint, use a file made by this tool")
+    return state

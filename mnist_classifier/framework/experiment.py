@@ -1,0 +1,205 @@
+"""The experiment folder: its layout, creation (all or nothing), loading and the summary shown by ``info``.
+
+Everything here is JSON or a ``weights_only`` checkpoint; this module itself never imports torch, so ``info`` is fast.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import checkpoints
+from .configuration import Configuration
+from .errors import UserError
+from .storage import DIR_MODE, fsync_dir, read_json, write_json
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+FORMAT_VERSION = 1
+
+
+def check_name(name: str | None) -> str:
+    """An experiment name is one path component: letters, digits, ``-``, ``_``, ``.``, not starting with ``.``."""
+    if not name:
+        raise UserError("--experiment-name is required here, give the experiment's name")
+    if not _NAME_RE.fullmatch(name):
+        raise UserError(
+            f"invalid experiment name '{name}', use up to 100 letters, digits, '-', '_' or '.' (not first)"
+        )
+    return name
+
+
+class Experiment:
+    """Paths and files of ``<experiments_path>/<name>/``."""
+
+    def __init__(self, experiments_path: Path, name: str | None) -> None:
+        self.name = check_name(name)
+        self.experiments_path = Path(experiments_path)
+        self.path = self.experiments_path / self.name
+        self.configuration: Configuration | None = None
+        self._tbx = None
+
+    # Layout -----------------------------------------------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def data_file(self) -> Path:
+        return self.path / "data.json"
+
+    @property
+    def checkpoints_path(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def tensorboard_path(self) -> Path:
+        return self.path / "tensorboard"
+
+    @property
+    def results_path(self) -> Path:
+        return self.path / "results"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "verbose.log"
+
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+    # Creation and loading ---------------------------------------------------------------------------------------
+    def create(self, config: dict, seed: int, data_state: dict) -> None:
+        """Build the folder next to its final place and rename it in, so a failed ``init`` leaves nothing."""
+        if self.path.exists():
+            raise UserError(
+                f"experiment '{self.name}' already exists in {self.experiments_path}, choose another name"
+            )
+        try:
+            self.experiments_path.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".init", dir=self.experiments_path))
+            staging.chmod(DIR_MODE)
+        except OSError as error:
+            raise UserError(f"cannot create {self.experiments_path} ({error.strerror}), check the path") from None
+        try:
+            for folder in ("checkpoints", "tensorboard", "results"):
+                (staging / folder).mkdir()
+            created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            write_json(staging / "config.json",
+                       {"format": FORMAT_VERSION, "created": created, "seed": seed, "config": config})
+            write_json(staging / "data.json", data_state)
+            (staging / "verbose.log").touch()
+            staging.rename(self.path)
+            fsync_dir(self.experiments_path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self.configuration = Configuration(config, seed)
+
+    def load(self) -> Configuration:
+        """Read ``config.json``; a missing or damaged experiment is a ``UserError``."""
+        if not self.path.is_dir():
+            raise UserError(
+                f"experiment '{self.name}' does not exist in {self.experiments_path}, create it with init"
+            )
+        try:
+            stored = read_json(self.config_file)
+            self.configuration = Configuration(stored["config"], int(stored["seed"]))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UserError(
+                f"{self.config_file} is missing or damaged ({type(error).__name__}: {error}), "
+                "restore it or create a new experiment"
+            ) from None
+        return self.configuration
+
+    def load_data_state(self) -> dict:
+        """The persisted data state (splits...) written at ``init``."""
+        try:
+            state = read_json(self.data_file)
+        except (OSError, ValueError) as error:
+            raise UserError(f"{self.data_file} is missing or damaged ({error}), recreate the experiment") from None
+        if not isinstance(state, dict):
+            raise UserError(f"{self.data_file} is damaged (not a JSON object), recreate the experiment")
+        return state
+
+    # Checkpoints and results ------------------------------------------------------------------------------------
+    def checkpoint_epochs(self) -> list[int]:
+        return checkpoints.list_checkpoints(self.checkpoints_path)
+
+    def release_epochs(self) -> list[int]:
+        return checkpoints.list_releases(self.checkpoints_path)
+
+    def checkpoint_path(self, epoch: int) -> Path:
+        return checkpoints.checkpoint_path(self.checkpoints_path, epoch)
+
+    def release_path(self, epoch: int) -> Path:
+        return checkpoints.release_path(self.checkpoints_path, epoch)
+
+    def resolve_epoch(self, epoch: int | None) -> int:
+        """The epoch asked for, checked to have a checkpoint; ``None`` means the newest one."""
+        epochs = self.checkpoint_epochs()
+        if not epochs:
+            raise UserError(f"experiment '{self.name}' has no checkpoints yet, train it first")
+        if epoch is None:
+            return epochs[-1]
+        if epoch not in epochs:
+            raise UserError(
+                f"epoch {epoch} has no checkpoint in '{self.name}', use one of {_ranges(epochs)}"
+            )
+        return epoch
+
+    def epoch_metrics_file(self, epoch: int) -> Path:
+        return self.results_path / f"epoch-{epoch}.json"
+
+    def write_epoch_metrics(self, epoch: int, metrics: dict[str, Any]) -> None:
+        write_json(self.epoch_metrics_file(epoch), metrics)
+
+    def read_epoch_metrics(self, epoch: int) -> dict[str, Any]:
+        try:
+            return read_json(self.epoch_metrics_file(epoch))
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def tbx(self):
+        """The TensorBoard ``SummaryWriter``, created on first use (importing it is slow)."""
+        if self._tbx is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tbx = SummaryWriter(log_dir=str(self.tensorboard_path), flush_secs=10)
+        return self._tbx
+
+    def close(self) -> None:
+        if self._tbx is not None:
+            self._tbx.close()
+            self._tbx = None
+
+    # Summary ----------------------------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """What ``info`` shows: configuration, seed, split sizes and every checkpoint with its epoch metrics."""
+        configuration = self.configuration or self.load()
+        data_state = self.load_data_state()
+        splits = {key[: -len("_indexes")]: len(value) for key, value in data_state.items()
+                  if key.endswith("_indexes") and isinstance(value, list)}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "seed": configuration.seed,
+            "config": configuration.values,
+            "splits": splits,
+            "checkpoints": [{"epoch": e, "file": self.checkpoint_path(e).name, **self.read_epoch_metrics(e)}
+                            for e in self.checkpoint_epochs()],
+            "releases": [{"epoch": e, "file": self.release_path(e).name} for e in self.release_epochs()],
+        }
+
+
+def _ranges(epochs: list[int]) -> str:
+    """``[1, 2, 3, 5]`` -> ``'1-3, 5'``: short enough for a one-line error."""
+    parts, start = [], epochs[0]
+    for previous, current in zip(epochs, epochs[1:] + [None]):
+        if current is None or current != previous + 1:
+            parts.append(f"{start}-{previous}" if previous != start else str(start))
+            start = current
+    return ", ".join(parts)

@@ -1,0 +1,54 @@
+"""Logging to stdout (``--verbose``) and to the experiment's ``verbose.log``.
+
+Records are held in memory until the pipeline commits to its work (``attach_log_file``): a command that fails on
+bad input therefore leaves ``verbose.log`` byte-identical.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from logging.handlers import BufferingHandler
+from pathlib import Path
+
+LOGGER_NAME = "mnist_classifier"
+_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+class _HoldHandler(BufferingHandler):
+    """Keeps every record until it is replayed into the log file; never flushes by itself."""
+
+    def __init__(self) -> None:
+        super().__init__(capacity=0)
+
+    def shouldFlush(self, record: logging.LogRecord) -> bool:  # noqa: N802 (logging's API name)
+        return False
+
+
+def setup_logging(verbose: bool) -> logging.Logger:
+    """Return the framework logger: to stdout when ``verbose``, and held for ``verbose.log``."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    if verbose:
+        stream = logging.StreamHandler(sys.stdout)
+        stream.setFormatter(logging.Formatter(_FORMAT, "%H:%M:%S"))
+        logger.addHandler(stream)
+    logger.addHandler(_HoldHandler())
+    return logger
+
+
+def attach_log_file(logger: logging.Logger, path: Path) -> None:
+    """Start appending to ``path``, first writing out what was held since the command started."""
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter(_FORMAT))
+    for handler in list(logger.handlers):
+        if isinstance(handler, _HoldHandler):
+            for record in handler.buffer:
+                file_handler.handle(record)
+            logger.removeHandler(handler)
+            handler.close()
+    logger.addHandler(file_handler)

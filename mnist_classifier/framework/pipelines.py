@@ -1,0 +1,229 @@
+"""The pipelines behind the CLI: init, train, test, test_sample, info, create_release, tensorboard.
+
+Each one checks everything it can (experiment, epoch, device, data, checkpoint) before it starts writing to the
+experiment, so a command that fails on bad input leaves the folder as it was. ``info`` and ``tensorboard`` never
+import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from .configuration import Configuration, read_json_file, validate
+from .errors import UserError
+from .experiment import Experiment
+from .logs import attach_log_file
+
+if TYPE_CHECKING:
+    from .data import Data
+    from .runner import Runner
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    make_data: Callable[[], "Data"]
+    make_runner: Callable[[], "Runner"]
+    logger: logging.Logger
+
+    def report(self, line: str) -> None:
+        """A result the user asked for: logged, and printed even without ``--verbose``."""
+        self.logger.info(line)
+        self.show(line)
+
+    def show(self, line: str) -> None:
+        """Print a line that was already logged, unless ``--verbose`` has printed it."""
+        if not self.args.verbose:
+            print(line, flush=True)
+
+
+def _experiment(ctx: Context) -> Experiment:
+    experiment = Experiment(ctx.args.experiments_path, ctx.args.experiment_name)
+    experiment.load()
+    return experiment
+
+
+def _data(ctx: Context, configuration: Configuration, experiment: Experiment | None = None,
+          num_workers: int | None = None) -> "Data":
+    """The app's ``Data``: its persisted state restored, and datasets and loaders built when ``num_workers`` is set."""
+    data = ctx.make_data()
+    data.init(configuration, ctx.logger)
+    if experiment is not None:
+        data.load(experiment.load_data_state())
+    if num_workers is not None:
+        data.load_datasets(Path(ctx.args.data_path))
+        data.load_loaders(Path(ctx.args.data_path), num_workers)
+    return data
+
+
+def _runner(ctx: Context, experiment: Experiment, data: "Data") -> "Runner":
+    from .devices import resolve_device
+
+    device = resolve_device(getattr(ctx.args, "device", None) or None)
+    runner = ctx.make_runner()
+    runner.init(experiment, data, ctx.logger, device)
+    return runner
+
+
+def init(ctx: Context) -> int:
+    args = ctx.args
+    experiment = Experiment(args.experiments_path, args.experiment_name)
+    if experiment.path.exists():
+        raise UserError(f"experiment '{experiment.name}' already exists in {args.experiments_path}, "
+                        "choose another name or delete that folder")
+    config = read_json_file(args.config_path, "configuration file")
+    schema = read_json_file(args.config_schema_file, "schema file")
+    if not isinstance(schema, dict):
+        raise UserError(f"schema file {args.config_schema_file} must hold a JSON object, fix the file")
+    values = validate(config, schema, f"configuration file {args.config_path}")
+    configuration = Configuration(values, args.seed)
+    ctx.logger.info(f"Creating experiment '{experiment.name}' with seed {args.seed}")
+    data = _data(ctx, configuration)
+    data.create(Path(args.data_path))
+    experiment.create(values, args.seed, data.save())
+    attach_log_file(ctx.logger, experiment.log_file)
+    ctx.report(f"Created experiment '{experiment.name}' in {experiment.path}")
+    return 0
+
+
+def train(ctx: Context) -> int:
+    args = ctx.args
+    experiment = _experiment(ctx)
+    if args.epoch is not None:
+        experiment.resolve_epoch(args.epoch)
+    data = _data(ctx, experiment.configuration, experiment, args.num_workers)
+    runner = _runner(ctx, experiment, data)
+    runner.load_states(args.epoch, runner.device)
+    attach_log_file(ctx.logger, experiment.log_file)
+    ctx.logger.info(f"Training '{experiment.name}' on {runner.device} from epoch {runner.counters['epoch']} "
+                    f"to {args.max_epochs}")
+    try:
+        runner.train(args.max_epochs, args.log_period, runner.device)
+    finally:
+        experiment.close()
+    last = runner.history[-1] if runner.history else {}
+    summary = ", ".join(f"{k.replace('_', ' ')} {100 * last[k]:.2f}%" for k in last if k.endswith("accuracy"))
+    ctx.report(f"Trained '{experiment.name}' to epoch {runner.counters['epoch']}" + (f": {summary}" if summary else ""))
+    return 0
+
+
+def test(ctx: Context) -> int:
+    experiment = _experiment(ctx)
+    epoch = experiment.resolve_epoch(ctx.args.epoch)
+    data = _data(ctx, experiment.configuration, experiment, ctx.args.num_workers)
+    runner = _runner(ctx, experiment, data)
+    runner.load_states(epoch, runner.device)
+    attach_log_file(ctx.logger, experiment.log_file)
+    try:
+        result = runner.test(None, runner.device)
+    finally:
+        experiment.close()
+    ctx.show(result["summary"])
+    return 0
+
+
+def test_sample(ctx: Context) -> int:
+    experiment = _experiment(ctx)
+    epoch = experiment.resolve_epoch(ctx.args.epoch)
+    data = _data(ctx, experiment.configuration, experiment, 0)
+    runner = _runner(ctx, experiment, data)
+    runner.load_states(epoch, runner.device)
+    result = runner.test_sample(ctx.args.sample, None, runner.device)
+    attach_log_file(ctx.logger, experiment.log_file)
+    ctx.show(result["summary"])
+    return 0
+
+
+def create_release(ctx: Context) -> int:
+    experiment = _experiment(ctx)
+    epoch = experiment.resolve_epoch(ctx.args.epoch)
+    data = _data(ctx, experiment.configuration, experiment)
+    runner = _runner(ctx, experiment, data)
+    runner.load_states(epoch, runner.device)
+    attach_log_file(ctx.logger, experiment.log_file)
+    path = runner.create_release(epoch)
+    ctx.show(f"Saved release {path}")
+    return 0
+
+
+def info(ctx: Context) -> int:
+    summary = _experiment(ctx).info()
+    print(json.dumps(summary, indent=2) if ctx.args.json else format_info(summary))
+    return 0
+
+
+def format_info(summary: dict[str, Any]) -> str:
+    lines = [f"Experiment '{summary['name']}' in {summary['path']}", f"Seed: {summary['seed']}", "Configuration:"]
+    lines += [f"  {key} = {json.dumps(value)}" for key, value in _flatten(summary["config"])]
+    lines.append("Splits: " + ", ".join(f"{name} {size}" for name, size in summary["splits"].items()))
+    lines.append("Checkpoints:" if summary["checkpoints"] else "Checkpoints: none yet (run train)")
+    for checkpoint in summary["checkpoints"]:
+        metrics = [f"{key.replace('_', ' ')} {_format_metric(key, value)}" for key, value in checkpoint.items()
+                   if key not in ("epoch", "file") and isinstance(value, (int, float))]
+        lines.append(f"  epoch {checkpoint['epoch']}: " + (" | ".join(metrics) or "no metrics recorded"))
+    lines.append("Releases:" if summary["releases"] else "Releases: none (run create_release)")
+    lines += [f"  epoch {release['epoch']}: checkpoints/{release['file']}" for release in summary["releases"]]
+    return "\n".join(lines)
+
+
+def _format_metric(key: str, value: float) -> str:
+    if key.endswith("accuracy"):
+        return f"{100 * value:.2f}%"
+    if key.endswith("seconds"):
+        return f"{value:.1f}"
+    return f"{value:.4g}"
+
+
+def _flatten(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if not isinstance(values, dict):
+        return [(prefix, values)]
+    items: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        items += _flatten(value, f"{prefix}.{key}" if prefix else key)
+    return items
+
+
+def tensorboard(ctx: Context) -> int:
+    import importlib.util
+
+    args = ctx.args
+    if args.compare:
+        logdir = Path(args.experiments_path)
+        if not logdir.is_dir():
+            raise UserError(f"experiments folder {logdir} does not exist, create an experiment with init first")
+    else:
+        logdir = _experiment(ctx).tensorboard_path
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UserError("TensorBoard is not installed, install it with 'pip install tensorboard'")
+    try:
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}), "
+                        "choose another --port or --host") from None
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
+               "--host", args.host, "--port", str(args.port)]
+    ctx.report(f"TensorBoard for {logdir} at http://{args.host}:{args.port}/ (Ctrl-C to stop)")
+    process = subprocess.Popen(command)  # an argument list: no shell ever sees the paths
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,33 @@
+"""A dataset held as two tensors and served a whole batch at a time.
+
+``DataLoader`` calls ``__getitems__`` with a batch's indices, so a batch is one tensor index instead of one
+Python call and one PIL conversion per image; ``collate_batch`` then passes the ready batch through.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+
+class TensorDataset(Dataset):
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        if len(inputs) != len(targets):
+            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+        self.inputs = inputs
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.inputs[index], self.targets[index]
+
+    def __getitems__(self, indexes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indexes, dtype=torch.long)
+        return self.inputs[index], self.targets[index]
+
+
+def collate_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``__getitems__`` already returns a batch; module-level so worker processes can pickle it."""
+    return batch
