@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 from . import pipelines
 from .errors import UserError
@@ -88,7 +89,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                          help="configuration JSON (default: config.default.json)")
     command.add_argument("--config-schema-file", "--config-schema-path", dest="config_schema_file",
                          default="config.schema.json", help="JSON Schema to validate it (default: config.schema.json)")
-    command.add_argument("--seed", type=_seed, default=0, help="seed for splits, initialisation and shuffling (default: 0)")
+    command.add_argument("--seed", type=_seed, default=0,
+                         help="seed for splits, initialisation and shuffling (default: 0)")
 
     command = add("train", "train, resuming from the newest checkpoint")
     command.add_argument("--max-epochs", type=_int_at_least(1), default=10, help="train up to this epoch (default: 10)")

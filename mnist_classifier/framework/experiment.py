@@ -198,7 +198,7 @@ class Experiment:
 def _ranges(epochs: list[int]) -> str:
     """``[1, 2, 3, 5]`` -> ``'1-3, 5'``: short enough for a one-line error."""
     parts, start = [], epochs[0]
-    for previous, current in zip(epochs, epochs[1:] + [None]):
+    for previous, current in zip(epochs, epochs[1:] + [None], strict=True):
         if current is None or current != previous + 1:
             parts.append(f"{start}-{previous}" if previous != start else str(start))
             start = current
