@@ -68,11 +68,12 @@ def load(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = str(error).splitlines()[0] if str(error) else "unsafe content"
-        raise UserError(
-            f"{path} was refused: it holds objects that loading would have to execute ({reason}), "
-            "use only checkpoints made by this tool"
-        ) from None
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if unsafe:  # the file asks to call or build something: refused before anything ran
+            raise UserError(f"{path} was refused: loading it would run {unsafe.group(1)}, "
+                            "use only checkpoints and releases made by this tool") from None
+        raise UserError(f"checkpoint {path} is damaged and cannot be loaded (not a checkpoint), "
+                        "use another epoch or retrain it") from None
     except Exception as error:  # torch raises RuntimeError, EOFError, zipfile errors... for damaged files
         raise UserError(f"checkpoint {path} is damaged and cannot be loaded ({type(error).__name__}), "
                         "use another epoch or retrain it") from None

@@ -56,7 +56,8 @@ def validate(config: Any, schema: dict, config_name: str = "configuration") -> d
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as error:
-        raise UserError(f"the configuration schema is invalid at {_key_path(error.path)}: {error.message}") from None
+        raise UserError(f"the configuration schema is invalid at {_key_path(error.path)}: {error.message}, "
+                        "fix the schema file") from None
     config = apply_defaults(config, schema)
     errors = sorted(validator_class(schema).iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:

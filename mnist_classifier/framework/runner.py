@@ -92,9 +92,17 @@ class Runner:
         self.logger.info(f"Epoch {self.counters['epoch']} | training with lr {self.metrics['lr']:.6g}")
 
     def train_iteration_log(self, losses: list[torch.Tensor], log_period: int, device: torch.device) -> None:
+        """Every ``log_period`` iterations: the mean loss of the period (TensorBoard gets every step at epoch end)."""
         loss = torch.stack(losses[-log_period:]).mean().item()
         self.logger.info(f"Epoch {self.counters['epoch']} | iteration {self.counters['iteration']} | loss {loss:.4f}")
-        self.experiment.tbx.add_scalar("loss/iteration/train", loss, self.counters["iteration"])
+
+    def log_iteration_losses(self, losses: list[torch.Tensor]) -> float:
+        """Send every step's loss to TensorBoard with one device sync; return the epoch's mean loss."""
+        values = torch.stack(losses).tolist()
+        first = self.counters["iteration"] - len(values) + 1
+        for offset, value in enumerate(values):
+            self.experiment.tbx.add_scalar("loss/iteration/train", value, first + offset)
+        return sum(values) / len(values)
 
     def train_after_epoch_tasks(self, device: torch.device) -> None:
         """Log the epoch's metrics; subclasses step schedulers and test here (call ``super()`` first)."""
@@ -130,7 +138,7 @@ class Runner:
                 losses.append(loss.detach())
                 if self.counters["iteration"] % log_period == 0:
                     self.train_iteration_log(losses, log_period, device)
-            train_loss = torch.stack(losses).mean().item()
+            train_loss = self.log_iteration_losses(losses)
             if not math.isfinite(train_loss):
                 raise UserError(f"the training loss became {train_loss} in epoch {self.counters['epoch']}, "
                                 "lower training.lr; the last good checkpoint is kept")

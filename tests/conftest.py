@@ -1,0 +1,98 @@
+"""Shared fixtures: a small synthetic MNIST written in IDX format, a user's working folder, and CLI runners."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_SIZE, TEST_SIZE = 1000, 200
+
+
+def write_idx(path: Path, array) -> None:
+    """IDX format: magic (0, 0, dtype 0x08 = uint8, ndim), big-endian sizes, then the bytes."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+def synthetic_digits(count: int, seed: int):
+    """Learnable fake digits: class k lights a 6x6 block at its own place on a 3x4 grid, under noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count, dtype=np.uint8) % 10
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(count, 28, 28), dtype=np.uint8)
+    for index, label in enumerate(labels):
+        row, col = 1 + 9 * (label // 4), 1 + 7 * (label % 4)
+        images[index, row:row + 6, col:col + 6] = rng.integers(180, 256, size=(6, 6), dtype=np.uint8)
+    return images, labels
+
+
+def write_synthetic_mnist(data_path: Path, train_size: int = TRAIN_SIZE, test_size: int = TEST_SIZE) -> Path:
+    raw = data_path / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, size, seed in (("train", train_size, 1), ("t10k", test_size, 2)):
+        images, labels = synthetic_digits(size, seed)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return data_path
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory) -> Path:
+    """A data folder holding a 1000/200-image synthetic MNIST (uncompressed IDX, as torchvision extracts it)."""
+    return write_synthetic_mnist(tmp_path_factory.mktemp("synthetic") / "data")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, synthetic_data: Path) -> Path:
+    """An empty folder with the repository's config files and the synthetic data, as a user would have."""
+    for name in ("config.default.json", "config.schema.json"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(synthetic_data, tmp_path / "data")
+    return tmp_path
+
+
+def run_cli(cwd: Path, *args: str, expect: int | None = 0, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m mnist_classifier ARGS`` in ``cwd`` as a user would; check its exit code."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "mnist_classifier", *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    if expect is not None:
+        assert result.returncode == expect, (
+            f"exit {result.returncode} for {args}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` with the hash of its bytes, to prove a command changed nothing."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def trained_experiment(tmp_path_factory, synthetic_data: Path) -> Path:
+    """A workdir whose experiment 'base' was created and trained 2 epochs; tests copy it, never change it."""
+    root = tmp_path_factory.mktemp("trained")
+    for name in ("config.default.json", "config.schema.json"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(synthetic_data, root / "data")
+    run_cli(root, "--experiment-name", "base", "init", "--seed", "3")
+    run_cli(root, "--experiment-name", "base", "train", "--max-epochs", "2", "--device", "cpu")
+    return root
+
+
+@pytest.fixture
+def trained_workdir(tmp_path: Path, trained_experiment: Path) -> Path:
+    """A private copy of ``trained_experiment`` to run commands in."""
+    target = tmp_path / "work"
+    shutil.copytree(trained_experiment, target)
+    return target

@@ -1,0 +1,165 @@
+"""The whole product as a user runs it: init, train, resume, test, test_sample, info, create_release, tensorboard."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import torch
+
+from conftest import REPO, TEST_SIZE, run_cli
+
+
+def cli(cwd: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    return run_cli(cwd, "--experiment-name", "exp", *args, **kwargs)
+
+
+def test_full_lifecycle(workdir: Path) -> None:
+    result = cli(workdir, "--verbose", "init", "--config-path", "config.default.json",
+                 "--config-schema-file", "config.schema.json", "--seed", "7")
+    experiment = workdir / "experiments" / "exp"
+    assert "Created experiment 'exp'" in result.stdout
+    assert sorted(p.name for p in experiment.iterdir()) == [
+        "checkpoints", "config.json", "data.json", "results", "tensorboard", "verbose.log"]
+    assert not list(experiment.rglob("*.pickle")) and not list(experiment.rglob("*.pkl"))
+    config = json.loads((experiment / "config.json").read_text())
+    assert config["seed"] == 7
+    assert config["config"]["training"] == {"batch_size": 64, "test_batch_size": 1000, "lr": 1.0, "lr_gamma": 0.7}
+    splits = json.loads((experiment / "data.json").read_text())
+    assert len(splits["train_indexes"]) == 800 and len(splits["validation_indexes"]) == 200
+    assert set(splits["train_indexes"]).isdisjoint(splits["validation_indexes"])
+
+    cli(workdir, "train", "--max-epochs", "2", "--device", "cpu", "--log-period", "5")
+    assert sorted(p.name for p in (experiment / "checkpoints").iterdir()) == ["1.checkpoint.pkl", "2.checkpoint.pkl"]
+    epoch2 = json.loads((experiment / "results" / "epoch-2.json").read_text())
+    assert epoch2["epoch"] == 2 and epoch2["lr"] == 0.7  # StepLR stepped once after epoch 1
+
+    # Resume: picks up epoch 2 automatically and trains only epoch 3.
+    result = cli(workdir, "--verbose", "train", "--max-epochs", "3", "--device", "cpu")
+    assert "from epoch 2 to 3" in result.stdout
+    assert "Epoch 1 |" not in result.stdout and "Epoch 3 |" in result.stdout
+    checkpoint = torch.load(experiment / "checkpoints" / "3.checkpoint.pkl", weights_only=True)
+    assert checkpoint["counters"] == {"epoch": 3, "iteration": 3 * 13}  # ceil(800 / 64) = 13 steps an epoch
+    assert [h["epoch"] for h in checkpoint["history"]] == [1, 2, 3]
+    assert checkpoint["others"]["scheduler"]["last_epoch"] == 3
+
+    result = cli(workdir, "test", "--epoch", "3")
+    test_result = json.loads((experiment / "results" / "test-3.json").read_text())
+    assert test_result["total"] == TEST_SIZE  # divided by images, not batches
+    assert f"({test_result['correct']}/{TEST_SIZE})" in result.stdout
+    assert f"{100 * test_result['accuracy']:.2f}%" in result.stdout
+    assert test_result["accuracy"] >= 0.9, "the synthetic digits are easy: training must have learnt them"
+    confusion = torch.tensor(test_result["confusion_matrix"])
+    assert confusion.shape == (10, 10) and confusion.sum() == TEST_SIZE
+    assert confusion.diag().sum() == test_result["correct"]
+    assert len(test_result["per_class_accuracy"]) == 10
+
+    result = cli(workdir, "test_sample", "--sample", "5", "--epoch", "3")
+    assert f"Test sample 5 of epoch 3 | true {_test_label(workdir, 5)} | predicted" in result.stdout
+
+    result = cli(workdir, "info")
+    assert "Seed: 7" in result.stdout and "train 800, validation 200" in result.stdout
+    for epoch in (1, 2, 3):
+        assert f"epoch {epoch}: " in result.stdout
+    summary = json.loads(cli(workdir, "info", "--json").stdout)
+    assert [c["epoch"] for c in summary["checkpoints"]] == [1, 2, 3]
+    assert summary["checkpoints"][2]["test_accuracy"] == test_result["accuracy"]
+    assert summary["releases"] == []
+
+    cli(workdir, "create_release", "--epoch", "3")
+    release = torch.load(experiment / "checkpoints" / "3.checkpoint.release.pkl", weights_only=True)
+    assert set(release) == {"format", "kind", "epoch", "model", "architecture", "normalization", "class_names",
+                            "test_accuracy"}
+    assert release["epoch"] == 3 and release["test_accuracy"] == test_result["accuracy"]
+    assert release["class_names"] == [str(d) for d in range(10)]
+    assert torch.equal(release["model"]["fc2.weight"], checkpoint["model"]["fc2.weight"])
+    summary = json.loads(cli(workdir, "info", "--json").stdout)
+    assert summary["releases"] == [{"epoch": 3, "file": "3.checkpoint.release.pkl"}]
+
+    log = (experiment / "verbose.log").read_text()
+    assert "Created experiment 'exp'" in log and "Test of epoch 3" in log and "Saved release" in log
+
+
+def _test_label(workdir: Path, index: int) -> int:
+    raw = workdir / "data" / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    return raw.read_bytes()[8 + index]
+
+
+def test_training_is_reproducible_and_resume_is_exact(workdir: Path) -> None:
+    """Two epochs then a resume to three give the very weights of three epochs in one go."""
+    for name in ("straight", "resumed"):
+        run_cli(workdir, "--experiment-name", name, "init", "--seed", "11")
+    run_cli(workdir, "--experiment-name", "straight", "train", "--max-epochs", "3", "--device", "cpu")
+    run_cli(workdir, "--experiment-name", "resumed", "train", "--max-epochs", "2", "--device", "cpu")
+    run_cli(workdir, "--experiment-name", "resumed", "train", "--max-epochs", "3", "--device", "cpu")
+    straight, resumed = (torch.load(workdir / "experiments" / name / "checkpoints" / "3.checkpoint.pkl",
+                                    weights_only=True) for name in ("straight", "resumed"))
+    for key, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][key]), key
+    assert straight["history"][-1]["validation_loss"] == resumed["history"][-1]["validation_loss"]
+
+
+def test_train_from_an_earlier_epoch(trained_workdir: Path) -> None:
+    """``--epoch 1`` retrains epoch 2 from checkpoint 1 (the same weights, as training is deterministic)."""
+    checkpoints = trained_workdir / "experiments" / "base" / "checkpoints"
+    before = torch.load(checkpoints / "2.checkpoint.pkl", weights_only=True)["model"]
+    result = run_cli(trained_workdir, "--experiment-name", "base", "--verbose", "train", "--epoch", "1",
+                     "--max-epochs", "2", "--device", "cpu")
+    assert "from epoch 1 to 2" in result.stdout
+    after = torch.load(checkpoints / "2.checkpoint.pkl", weights_only=True)["model"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_global_options_after_the_pipeline_name(trained_workdir: Path) -> None:
+    result = run_cli(trained_workdir, "info", "--experiment-name", "base", "--json")
+    assert json.loads(result.stdout)["name"] == "base"
+
+
+def test_console_script_is_declared() -> None:
+    assert 'mnist-classifier = "mnist_classifier.__main__:main"' in (REPO / "pyproject.toml").read_text()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get_json(url: str):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_tensorboard_serves_the_experiment(trained_workdir: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mnist_classifier", "--experiment-name", "base", "tensorboard", "--port", str(port)],
+        cwd=trained_workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, tags = time.monotonic() + 90, None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                tags = _get_json(f"http://127.0.0.1:{port}/data/plugin/scalars/tags")
+                if tags:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        assert tags, f"TensorBoard did not answer on port {port}"
+        scalars = set(next(iter(tags.values())))
+        assert {"loss/iteration/train", "loss/epoch/train", "loss/epoch/validation", "accuracy/epoch/validation",
+                "accuracy/epoch/test", "lr/epoch"} <= scalars
+    finally:
+        process.send_signal(signal.SIGTERM)  # the pipeline must stop its TensorBoard child too
+        output = process.communicate(timeout=30)[0]
+    assert f"http://127.0.0.1:{port}/" in output
+    with socket.socket() as sock:  # nothing is left listening
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
