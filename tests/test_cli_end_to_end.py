@@ -27,7 +27,7 @@ def test_full_lifecycle(workdir: Path) -> None:
     experiment = workdir / "experiments" / "exp"
     assert "Created experiment 'exp'" in result.stdout
     assert sorted(p.name for p in experiment.iterdir()) == [
-        "checkpoints", "config.json", "data.json", "results", "tensorboard", "verbose.log"]
+        ".lock", "checkpoints", "config.json", "data.json", "results", "tensorboard", "verbose.log"]
     assert not list(experiment.rglob("*.pickle")) and not list(experiment.rglob("*.pkl"))
     config = json.loads((experiment / "config.json").read_text())
     assert config["seed"] == 7

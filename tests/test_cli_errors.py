@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import gzip
 import json
+import os
 import socket
 from pathlib import Path
 
 import pytest
+import torch
 import torchvision
 
 from conftest import snapshot
@@ -26,6 +30,84 @@ def _write_bad_files(work: Path) -> None:
     }
     for name, text in files.items():
         (work / name).write_text(text)
+
+
+def _raw(work: Path) -> Path:
+    return work / "data" / "MNIST" / "raw"
+
+
+def _patch_bytes(path: Path, offset: int, value: bytes) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset:offset + len(value)] = value
+    path.write_bytes(bytes(data))
+
+
+def _bad_magic(work: Path) -> None:
+    _patch_bytes(_raw(work) / "train-images-idx3-ubyte", 2, b"\x0d")
+
+
+def _truncated_images(work: Path) -> None:
+    path = _raw(work) / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def _bad_label(work: Path) -> None:
+    _patch_bytes(_raw(work) / "train-labels-idx1-ubyte", 8 + 17, b"\x0c")
+
+
+def _fewer_labels(work: Path) -> None:
+    path = _raw(work) / "t10k-labels-idx1-ubyte"
+    data = path.read_bytes()
+    path.write_bytes(data[:4] + (len(data) - 9).to_bytes(4, "big") + data[8:-1])
+
+
+def _truncated_gz(work: Path) -> None:
+    raw = work / "gzdata" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    with gzip.open(raw / "train-images-idx3-ubyte.gz", "wb") as file:
+        file.write((_raw(work) / "train-images-idx3-ubyte").read_bytes())
+    (raw / "train-images-idx3-ubyte.gz").write_bytes((raw / "train-images-idx3-ubyte.gz").read_bytes()[:500])
+
+
+def _checkpoint(work: Path, epoch: int = 2) -> Path:
+    return work / "experiments" / "base" / "checkpoints" / f"{epoch}.checkpoint.pkl"
+
+
+def _truncate_checkpoint(work: Path) -> None:
+    _checkpoint(work).write_bytes(_checkpoint(work).read_bytes()[:4096])
+
+
+def _empty_checkpoint(work: Path) -> None:
+    _checkpoint(work).write_bytes(b"")
+
+
+class _Hostile:
+    def __reduce__(self):
+        return (os.system, ("touch hostile-code-ran",))
+
+
+def _hostile_checkpoint(work: Path) -> None:
+    torch.save({"model": _Hostile()}, _checkpoint(work))
+
+
+def _damage_config(work: Path) -> None:
+    (work / "experiments" / "base" / "config.json").write_text('{"seed": ')
+
+
+def _damage_data_json(work: Path) -> None:
+    (work / "experiments" / "base" / "data.json").write_text("[")
+
+
+def _hold_lock(work: Path):
+    file = open(work / "experiments" / "base" / ".lock", "r+b")  # noqa: SIM115 (closed by the cleanup)
+    fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return file.close
+
+
+def _busy_port(work: Path):
+    server = socket.create_server(("127.0.0.1", 0))
+    (work / "port").write_text(str(server.getsockname()[1]))
+    return server.close
 
 
 INIT = ["--experiment-name", "n", "init"]
@@ -62,17 +144,47 @@ CASES = [  # (id, argv run in the trained workdir, a fragment the one-line messa
     ("info-missing-experiment", ["--experiment-name", "ghost", "info"], "does not exist"),
     ("tensorboard-bad-port", [*BASE, "tensorboard", "--port", "70000"], "70000"),
     ("unknown-pipeline", [*BASE, "fly"], "fly"),
+    ("data-bad-magic", [*BASE, "train"], "wrong magic number", _bad_magic),
+    ("data-truncated-images", [*BASE, "test"], "bytes but its header announces", _truncated_images),
+    ("data-label-out-of-range", [*BASE, "train"], "labels up to 12", _bad_label),
+    ("data-fewer-labels", [*BASE, "test"], "200 t10k images but 199 labels", _fewer_labels),
+    ("data-truncated-gz", ["--data-path", "gzdata", *INIT], "MD5", _truncated_gz),
+    ("checkpoint-truncated", [*BASE, "test", "--epoch", "2"], "is damaged", _truncate_checkpoint),
+    ("checkpoint-empty", [*BASE, "create_release", "--epoch", "2"], "is damaged", _empty_checkpoint),
+    ("checkpoint-hostile", [*BASE, "test_sample", "--sample", "0"], "was refused", _hostile_checkpoint),
+    ("config-json-damaged", [*BASE, "info"], "config.json is missing or damaged", _damage_config),
+    ("data-json-damaged", [*BASE, "test"], "data.json is missing or damaged", _damage_data_json),
+    ("experiment-locked", [*BASE, "train"], "is in use by", _hold_lock),
+    ("tensorboard-port-busy", [*BASE, "tensorboard", "--port", "{port}"], "cannot listen", _busy_port),
+    ("tensorboard-bad-host", [*BASE, "tensorboard", "--host", "no-such-host.invalid"], "cannot listen"),
+    ("tensorboard-compare-nothing", ["--experiments-path", "nowhere", "tensorboard", "--compare"],
+     "does not exist"),
 ]
 
 
-@pytest.mark.parametrize(("argv", "fragment"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
-def test_bad_input(argv: list[str], fragment: str, trained_workdir: Path, monkeypatch, capsys) -> None:
+def test_the_table_is_broad() -> None:
+    assert len(CASES) >= 25 and len({case[0] for case in CASES}) == len(CASES)
+    for pipeline in ("init", "train", "test", "test_sample", "info", "create_release", "tensorboard"):
+        assert any(pipeline in case[1] for case in CASES), pipeline
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_bad_input(case: tuple, trained_workdir: Path, monkeypatch, capsys) -> None:
+    _, argv, fragment, *setup = case
     monkeypatch.chdir(trained_workdir)
     monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])  # offline, even with network
     _write_bad_files(trained_workdir)
+    cleanup = setup[0](trained_workdir) if setup else None
+    if (trained_workdir / "port").exists():
+        argv = [arg.replace("{port}", (trained_workdir / "port").read_text()) for arg in argv]
     before = snapshot(trained_workdir / "experiments")
-    with pytest.raises(SystemExit) as exited:  # argparse exits by itself; the pipelines return the code
-        raise SystemExit(main(argv))
+    try:
+        with pytest.raises(SystemExit) as exited:  # argparse exits by itself; the pipelines return the code
+            raise SystemExit(main(argv))
+    finally:
+        if cleanup:
+            cleanup()
+    assert not (trained_workdir / "hostile-code-ran").exists(), "a checkpoint ran code while loading"
     out, err = capsys.readouterr()
     assert exited.value.code not in (0, None)
     assert err.count("\n") == 1 and err.startswith("error: "), err

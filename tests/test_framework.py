@@ -14,7 +14,7 @@ from mnist_classifier.framework.configuration import Configuration, apply_defaul
 from mnist_classifier.framework.errors import UserError
 from mnist_classifier.framework.experiment import Experiment, _ranges, check_name
 from mnist_classifier.framework.logs import attach_log_file, setup_logging
-from mnist_classifier.framework.storage import atomic_write, read_json, write_json
+from mnist_classifier.framework.storage import atomic_write, read_json, remove_temporaries, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((REPO / "config.schema.json").read_text())
@@ -62,18 +62,35 @@ def test_configuration_get() -> None:
 
 
 # Storage ----------------------------------------------------------------------------------------------------------
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "file.json"
     write_json(path, {"version": 1})
 
-    def fail(file) -> None:
-        file.write(b'{"version": 2, "trunc')
-        raise RuntimeError("killed mid-write")
+    def fail(fd: int) -> None:
+        raise OSError(28, "No space left on device")
 
-    with pytest.raises(RuntimeError):
-        atomic_write(path, fail)
+    monkeypatch.setattr("os.fsync", fail)
+    with pytest.raises(OSError):
+        atomic_write(path, b'{"version": 2}')
     assert read_json(path) == {"version": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["file.json"], "no temporary file may be left behind"
+
+
+def test_remove_temporaries(tmp_path: Path) -> None:
+    for name in (".1.checkpoint.pkl.abc.tmp", "1.checkpoint.pkl", ".lock"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in remove_temporaries(tmp_path)] == [".1.checkpoint.pkl.abc.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "1.checkpoint.pkl"]
+
+
+def test_set_aside_never_overwrites(tmp_path: Path) -> None:
+    for content in (b"first", b"second"):
+        path = tmp_path / "3.checkpoint.pkl"
+        path.write_bytes(content)
+        checkpoints.set_aside(path)
+    assert (tmp_path / "3.checkpoint.pkl.damaged").read_bytes() == b"first"
+    assert (tmp_path / "3.checkpoint.pkl.damaged.2").read_bytes() == b"second"
+    assert checkpoints.list_checkpoints(tmp_path) == []
 
 
 def test_written_files_are_not_owner_only(tmp_path: Path) -> None:

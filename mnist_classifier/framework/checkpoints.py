@@ -15,6 +15,8 @@ from .storage import atomic_write
 
 CHECKPOINT_SUFFIX = ".checkpoint.pkl"
 RELEASE_SUFFIX = ".checkpoint.release.pkl"
+INTERRUPTED_NAME = "interrupted.checkpoint.pkl"  # the mid-epoch state saved on SIGINT/SIGTERM
+DAMAGED_SUFFIX = ".damaged"
 _CHECKPOINT_RE = re.compile(r"^(\d+)" + re.escape(CHECKPOINT_SUFFIX) + "$")
 _RELEASE_RE = re.compile(r"^(\d+)" + re.escape(RELEASE_SUFFIX) + "$")
 
@@ -44,12 +46,34 @@ def list_releases(folder: Path) -> list[int]:
     return _list(folder, _RELEASE_RE)
 
 
+def interrupted_path(folder: Path) -> Path:
+    return Path(folder) / INTERRUPTED_NAME
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged file to ``<name>.damaged`` (``.damaged.2``...) so nothing ever overwrites or deletes it."""
+    target = path.with_name(path.name + DAMAGED_SUFFIX)
+    number = 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}{DAMAGED_SUFFIX}.{number}")
+    path.rename(target)
+    return target
+
+
 def save(path: Path, state: dict[str, Any]) -> None:
-    """Atomically ``torch.save`` ``state``; an unwritable folder or a full disk is a ``UserError``."""
+    """Atomically ``torch.save`` ``state``; an unwritable folder or a full disk is a ``UserError``.
+
+    The state is serialised in memory first, so a failing disk surfaces as a plain ``OSError`` from the write.
+    """
+    import io
+
     import torch
 
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     try:
-        atomic_write(Path(path), lambda file: torch.save(state, file))
+        atomic_write(Path(path), buffer.getbuffer())
     except OSError as error:
         raise UserError(
             f"cannot write {path} ({error.strerror or error}), free disk space or fix the folder's permissions"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from . import pipelines
-from .errors import UserError
+from .errors import Interrupted, UserError
 from .logs import setup_logging
 
 if TYPE_CHECKING:
@@ -148,6 +148,10 @@ class App:
             logger.error(str(error))
             _fail(str(error))
             return 2
+        except Interrupted as stop:
+            logger.info(f"Interrupted: {stop}")
+            print(f"interrupted: {stop}; run the same train command to continue", file=sys.stderr, flush=True)
+            return 128 + stop.signum
         except KeyboardInterrupt:
             _fail("interrupted, run the same command again to continue")
             return 130

@@ -15,7 +15,8 @@ from typing import Any
 from . import checkpoints
 from .configuration import Configuration
 from .errors import UserError
-from .storage import DIR_MODE, fsync_dir, read_json, write_json
+from .lock import ExperimentLock
+from .storage import DIR_MODE, fsync_dir, read_json, remove_temporaries, write_json
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 FORMAT_VERSION = 1
@@ -67,6 +68,23 @@ class Experiment:
     def log_file(self) -> Path:
         return self.path / "verbose.log"
 
+    @property
+    def lock_file(self) -> Path:
+        return self.path / ".lock"
+
+    @property
+    def interrupted_path(self) -> Path:
+        return checkpoints.interrupted_path(self.checkpoints_path)
+
+    def lock(self, pipeline: str) -> ExperimentLock:
+        """``with experiment.lock('train'):`` makes this process the experiment's only writer."""
+        return ExperimentLock(self.lock_file, self.name, pipeline)
+
+    def remove_temporaries(self) -> None:
+        """Clear half-written files a killed process left (call with the lock held)."""
+        for folder in (self.path, self.checkpoints_path, self.results_path):
+            remove_temporaries(folder)
+
     def exists(self) -> bool:
         return self.config_file.is_file()
 
@@ -91,6 +109,7 @@ class Experiment:
                        {"format": FORMAT_VERSION, "created": created, "seed": seed, "config": config})
             write_json(staging / "data.json", data_state)
             (staging / "verbose.log").touch()
+            (staging / ".lock").touch()
             staging.rename(self.path)
             fsync_dir(self.experiments_path)
         except BaseException:
@@ -192,6 +211,8 @@ class Experiment:
             "checkpoints": [{"epoch": e, "file": self.checkpoint_path(e).name, **self.read_epoch_metrics(e)}
                             for e in self.checkpoint_epochs()],
             "releases": [{"epoch": e, "file": self.release_path(e).name} for e in self.release_epochs()],
+            "interrupted": self.interrupted_path.exists(),
+            "damaged": sorted(p.name for p in self.checkpoints_path.glob(f"*{checkpoints.DAMAGED_SUFFIX}*")),
         }
 
 

@@ -37,6 +37,11 @@ def setup_logging(verbose: bool) -> logging.Logger:
         stream = logging.StreamHandler(sys.stdout)
         stream.setFormatter(logging.Formatter(_FORMAT, "%H:%M:%S"))
         logger.addHandler(stream)
+    else:  # warnings reach the user even without --verbose (errors are printed by the CLI itself)
+        warnings = logging.StreamHandler(sys.stderr)
+        warnings.addFilter(lambda record: record.levelno == logging.WARNING)
+        warnings.setFormatter(logging.Formatter("warning: %(message)s"))
+        logger.addHandler(warnings)
     logger.addHandler(_HoldHandler())
     return logger
 

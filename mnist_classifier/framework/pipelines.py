@@ -14,9 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .configuration import Configuration, read_json_file, validate
@@ -25,6 +27,8 @@ from .experiment import Experiment
 from .logs import attach_log_file
 
 if TYPE_CHECKING:
+    import torch
+
     from .data import Data
     from .runner import Runner
 
@@ -66,13 +70,25 @@ def _data(ctx: Context, configuration: Configuration, experiment: Experiment | N
     return data
 
 
-def _runner(ctx: Context, experiment: Experiment, data: "Data") -> "Runner":
+def _device(ctx: Context) -> "torch.device":
     from .devices import resolve_device
 
-    device = resolve_device(getattr(ctx.args, "device", None) or None)
-    runner = ctx.make_runner()
-    runner.init(experiment, data, ctx.logger, device)
-    return runner
+    return resolve_device(getattr(ctx.args, "device", None))
+
+
+@contextmanager
+def _stop_on_signals(runner: "Runner") -> Iterator[None]:
+    """SIGINT/SIGTERM only ask ``runner`` to stop after its current step (a second one changes nothing)."""
+    def ask(signum: int, frame: FrameType | None) -> None:
+        if runner.stop_signal is None:
+            runner.stop_signal = signum
+
+    previous = {signum: signal.signal(signum, ask) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def init(ctx: Context) -> int:
@@ -101,33 +117,46 @@ def train(ctx: Context) -> int:
     experiment = _experiment(ctx)
     if args.epoch is not None:
         experiment.resolve_epoch(args.epoch)
-    data = _data(ctx, experiment.configuration, experiment, args.num_workers)
-    runner = _runner(ctx, experiment, data)
-    runner.load_states(args.epoch, runner.device)
-    attach_log_file(ctx.logger, experiment.log_file)
-    ctx.logger.info(f"Training '{experiment.name}' on {runner.device} from epoch {runner.counters['epoch']} "
-                    f"to {args.max_epochs}")
-    try:
-        runner.train(args.max_epochs, args.log_period, runner.device)
-    finally:
-        experiment.close()
+    device = _device(ctx)
+    runner = ctx.make_runner()
+    with experiment.lock("train"), _stop_on_signals(runner):
+        experiment.remove_temporaries()
+        data = _data(ctx, experiment.configuration, experiment, args.num_workers)
+        runner.init(experiment, data, ctx.logger, device)
+        runner.load_states(args.epoch, device)
+        attach_log_file(ctx.logger, experiment.log_file)
+        ctx.logger.info(f"Training '{experiment.name}' on {device} from epoch {runner.counters['epoch']} "
+                        f"to {args.max_epochs}")
+        try:
+            runner.train(args.max_epochs, args.log_period, device)
+        finally:
+            experiment.close()
     last = runner.history[-1] if runner.history else {}
     summary = ", ".join(f"{k.replace('_', ' ')} {100 * last[k]:.2f}%" for k in last if k.endswith("accuracy"))
     ctx.report(f"Trained '{experiment.name}' to epoch {runner.counters['epoch']}" + (f": {summary}" if summary else ""))
     return 0
 
 
+def _loaded_runner(ctx: Context, experiment: Experiment, epoch: int, device: "torch.device",
+                   num_workers: int | None) -> "Runner":
+    data = _data(ctx, experiment.configuration, experiment, num_workers)
+    runner = ctx.make_runner()
+    runner.init(experiment, data, ctx.logger, device)
+    runner.load_states(epoch, device)
+    return runner
+
+
 def test(ctx: Context) -> int:
     experiment = _experiment(ctx)
     epoch = experiment.resolve_epoch(ctx.args.epoch)
-    data = _data(ctx, experiment.configuration, experiment, ctx.args.num_workers)
-    runner = _runner(ctx, experiment, data)
-    runner.load_states(epoch, runner.device)
-    attach_log_file(ctx.logger, experiment.log_file)
-    try:
-        result = runner.test(None, runner.device)
-    finally:
-        experiment.close()
+    device = _device(ctx)
+    with experiment.lock("test"):
+        runner = _loaded_runner(ctx, experiment, epoch, device, ctx.args.num_workers)
+        attach_log_file(ctx.logger, experiment.log_file)
+        try:
+            result = runner.test(None, device)
+        finally:
+            experiment.close()
     ctx.show(result["summary"])
     return 0
 
@@ -135,9 +164,7 @@ def test(ctx: Context) -> int:
 def test_sample(ctx: Context) -> int:
     experiment = _experiment(ctx)
     epoch = experiment.resolve_epoch(ctx.args.epoch)
-    data = _data(ctx, experiment.configuration, experiment, 0)
-    runner = _runner(ctx, experiment, data)
-    runner.load_states(epoch, runner.device)
+    runner = _loaded_runner(ctx, experiment, epoch, _device(ctx), 0)
     result = runner.test_sample(ctx.args.sample, None, runner.device)
     attach_log_file(ctx.logger, experiment.log_file)
     ctx.show(result["summary"])
@@ -147,11 +174,10 @@ def test_sample(ctx: Context) -> int:
 def create_release(ctx: Context) -> int:
     experiment = _experiment(ctx)
     epoch = experiment.resolve_epoch(ctx.args.epoch)
-    data = _data(ctx, experiment.configuration, experiment)
-    runner = _runner(ctx, experiment, data)
-    runner.load_states(epoch, runner.device)
-    attach_log_file(ctx.logger, experiment.log_file)
-    path = runner.create_release(epoch)
+    with experiment.lock("create_release"):
+        runner = _loaded_runner(ctx, experiment, epoch, _device(ctx), None)
+        attach_log_file(ctx.logger, experiment.log_file)
+        path = runner.create_release(epoch)
     ctx.show(f"Saved release {path}")
     return 0
 
@@ -173,6 +199,10 @@ def format_info(summary: dict[str, Any]) -> str:
         lines.append(f"  epoch {checkpoint['epoch']}: " + (" | ".join(metrics) or "no metrics recorded"))
     lines.append("Releases:" if summary["releases"] else "Releases: none (run create_release)")
     lines += [f"  epoch {release['epoch']}: checkpoints/{release['file']}" for release in summary["releases"]]
+    if summary.get("interrupted"):
+        lines.append("Interrupted: an epoch was stopped part-way; train resumes it from the batch it reached")
+    if summary.get("damaged"):
+        lines.append("Damaged files set aside: " + ", ".join(summary["damaged"]))
     return "\n".join(lines)
 
 
@@ -209,8 +239,9 @@ def tensorboard(ctx: Context) -> int:
         with socket.create_server((args.host, args.port)):
             pass
     except OSError as error:
-        raise UserError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}), "
-                        "choose another --port or --host") from None
+        reason = str(error.strerror or error).split(" (while attempting")[0]
+        raise UserError(f"cannot listen on {args.host}:{args.port} ({reason}), choose another --port or --host"
+                        ) from None
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
                "--host", args.host, "--port", str(args.port)]
     ctx.report(f"TensorBoard for {logdir} at http://{args.host}:{args.port}/ (Ctrl-C to stop)")

@@ -11,13 +11,14 @@ import logging
 import math
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import checkpoints
 from .data import Data
-from .errors import UserError
+from .errors import Interrupted, UserError
 from .experiment import Experiment
 
 CHECKPOINT_FORMAT = 1
@@ -35,6 +36,8 @@ class Runner:
         self.counters: dict[str, int] = {"epoch": 0, "iteration": 0}
         self.history: list[dict[str, Any]] = []  # one metrics dict per finished epoch
         self.metrics: dict[str, Any] = {}  # the epoch in progress
+        self.stop_signal: int | None = None  # set by a SIGINT/SIGTERM handler: stop after the current step
+        self.resume_point: dict[str, Any] | None = None  # where an interrupted epoch stopped
 
     def init(self, experiment: Experiment, data: Data, logger: logging.Logger, device: torch.device) -> None:
         """Build model, optimizer and the rest from a seeded RNG, so a fresh start is reproducible."""
@@ -91,18 +94,26 @@ class Runner:
         self.data.set_epoch(self.counters["epoch"])
         self.logger.info(f"Epoch {self.counters['epoch']} | training with lr {self.metrics['lr']:.6g}")
 
-    def train_iteration_log(self, losses: list[torch.Tensor], log_period: int, device: torch.device) -> None:
-        """Every ``log_period`` iterations: the mean loss of the period (TensorBoard gets every step at epoch end)."""
-        loss = torch.stack(losses[-log_period:]).mean().item()
+    def train_iteration_log(self, losses: list[float], log_period: int, device: torch.device) -> None:
+        """Every ``log_period`` iterations: the mean loss of the period (TensorBoard gets every step)."""
+        loss = sum(losses[-log_period:]) / len(losses[-log_period:])
         self.logger.info(f"Epoch {self.counters['epoch']} | iteration {self.counters['iteration']} | loss {loss:.4f}")
 
-    def log_iteration_losses(self, losses: list[torch.Tensor]) -> float:
-        """Send every step's loss to TensorBoard with one device sync; return the epoch's mean loss."""
-        values = torch.stack(losses).tolist()
+    def _collect_losses(self, pending: list[torch.Tensor]) -> list[float]:
+        """Move the steps' losses off the device in one sync, stop on NaN/inf, and log each to TensorBoard."""
+        if not pending:
+            return []
+        values = torch.stack(pending).tolist()
         first = self.counters["iteration"] - len(values) + 1
         for offset, value in enumerate(values):
+            if not math.isfinite(value):
+                step = first + offset
+                raise UserError(
+                    f"the training loss became {value} at epoch {self.counters['epoch']}, iteration {step}, "
+                    f"lower training.lr or check the data; the last good checkpoint is kept")
             self.experiment.tbx.add_scalar("loss/iteration/train", value, first + offset)
-        return sum(values) / len(values)
+        pending.clear()
+        return values
 
     def train_after_epoch_tasks(self, device: torch.device) -> None:
         """Log the epoch's metrics; subclasses step schedulers and test here (call ``super()`` first)."""
@@ -118,31 +129,42 @@ class Runner:
                 self.experiment.tbx.add_scalar(f"{match.group(2)}/epoch/{match.group(1)}", value, epoch)
 
     def train(self, max_epochs: int, log_period: int, device: torch.device) -> None:
-        """Train from the loaded state up to epoch ``max_epochs``, checkpointing after every epoch."""
-        if self.counters["epoch"] >= max_epochs:
+        """Train from the loaded state up to epoch ``max_epochs``, checkpointing after every epoch.
+
+        After ``stop_signal`` is set (SIGINT/SIGTERM) the current step finishes, the position inside the epoch is
+        saved to ``interrupted.checkpoint.pkl`` and ``Interrupted`` is raised; the next ``train`` goes on from there.
+        """
+        if self.counters["epoch"] >= max_epochs and self.resume_point is None:
             self.logger.info(f"Already trained to epoch {self.counters['epoch']}; raise --max-epochs to go on")
             return
         while self.counters["epoch"] < max_epochs:
+            self._stop_if_asked(None)
             self.counters["epoch"] += 1
-            self.metrics = {"epoch": self.counters["epoch"]}
-            started = time.perf_counter()
+            resume, self.resume_point = self.resume_point or {}, None
+            self.metrics = dict(resume.get("metrics") or {"epoch": self.counters["epoch"]})
+            started = time.perf_counter() - resume.get("seconds", 0.0)
             self.train_before_epoch_tasks(device)
             self.model.train()
-            losses: list[torch.Tensor] = []
-            for it_data in self.data.loaders["train"]:
+            losses: list[float] = list(resume.get("losses", []))  # this epoch's steps, already off the device
+            pending: list[torch.Tensor] = []
+            for batch, it_data in enumerate(self.data.loaders["train"]):
+                if batch < len(losses):  # done before the interruption: same order, so skip it
+                    continue
                 self.counters["iteration"] += 1
                 self.optimizer.zero_grad(set_to_none=True)
                 loss = self.train_step(it_data, device)
                 loss.backward()
                 self.optimizer.step()
-                losses.append(loss.detach())
+                pending.append(loss.detach())
                 if self.counters["iteration"] % log_period == 0:
+                    losses += self._collect_losses(pending)
                     self.train_iteration_log(losses, log_period, device)
-            train_loss = self.log_iteration_losses(losses)
-            if not math.isfinite(train_loss):
-                raise UserError(f"the training loss became {train_loss} in epoch {self.counters['epoch']}, "
-                                "lower training.lr; the last good checkpoint is kept")
-            self.metrics["train_loss"] = train_loss
+                if self.stop_signal is not None:
+                    losses += self._collect_losses(pending)
+                    self.save_interrupted(losses, time.perf_counter() - started)
+                    self._stop_if_asked(f"epoch {self.counters['epoch']}, after batch {batch + 1}")
+            losses += self._collect_losses(pending)
+            self.metrics["train_loss"] = sum(losses) / len(losses)
             self.model.eval()
             with torch.inference_mode():
                 self.metrics.update({f"validation_{k}": v for k, v in self.validate(device).items()})
@@ -152,16 +174,19 @@ class Runner:
             self.save_states()
             self.logger.info(f"Epoch {self.counters['epoch']} done | " + " | ".join(
                 f"{k} {v:.4f}" for k, v in self.metrics.items() if isinstance(v, float)))
+            self._stop_if_asked(f"the end of epoch {self.counters['epoch']}")
             if self.train_early_stopping():
                 self.logger.info(f"Early stopping after epoch {self.counters['epoch']}")
                 break
 
+    def _stop_if_asked(self, where: str | None) -> None:
+        if self.stop_signal is not None:
+            raise Interrupted(self.stop_signal, f"stopped at {where}, everything is saved" if where else
+                              "stopped before training began")
+
     # Checkpoints ------------------------------------------------------------------------------------------------
-    def save_states(self) -> None:
-        """Write the epoch's metrics (JSON, for ``info``) and then its checkpoint, both atomically."""
-        epoch = self.counters["epoch"]
-        self.experiment.write_epoch_metrics(epoch, self.metrics)
-        state = {
+    def _state(self) -> dict[str, Any]:
+        return {
             "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -173,16 +198,63 @@ class Runner:
             },
             "others": self.save_states_others(),
         }
-        checkpoints.save(self.experiment.checkpoint_path(epoch), state)
-        self.logger.info(f"Saved checkpoint {self.experiment.checkpoint_path(epoch)}")
+
+    def save_states(self) -> None:
+        """Write the epoch's metrics (JSON, for ``info``) and then its checkpoint, both atomically."""
+        epoch = self.counters["epoch"]
+        self.experiment.write_epoch_metrics(epoch, self.metrics)
+        path = self.experiment.checkpoint_path(epoch)
+        self.logger.info(f"Saving checkpoint {path}")
+        checkpoints.save(path, self._state())
+        interrupted = self.experiment.interrupted_path
+        if interrupted.exists():  # superseded by the finished epoch
+            interrupted.unlink()
+        self.logger.info(f"Saved checkpoint {path}")
+
+    def save_interrupted(self, losses: list[float], seconds: float) -> None:
+        """Save the state after the current step, with the position inside the epoch, to resume exactly there."""
+        state = self._state()
+        state["counters"]["epoch"] -= 1  # the epoch is not finished
+        state["resume_point"] = {"epoch": self.counters["epoch"], "losses": losses, "seconds": seconds,
+                                 "metrics": self.metrics}
+        self.logger.info(f"Saving interrupted state {self.experiment.interrupted_path}")
+        checkpoints.save(self.experiment.interrupted_path, state)
+
+    def _load_usable(self) -> tuple[dict[str, Any], Path] | None:
+        """The newest state that loads: an interrupted epoch beyond the last checkpoint, else the newest checkpoint.
+
+        A file that does not load is reported and set aside as ``*.damaged``, never overwritten or deleted.
+        """
+        epochs = self.experiment.checkpoint_epochs()
+        candidates = [self.experiment.checkpoint_path(e) for e in reversed(epochs)]
+        if self.experiment.interrupted_path.exists():
+            candidates.insert(0, self.experiment.interrupted_path)
+        for path in candidates:
+            try:
+                state = checkpoints.load(path)
+            except UserError as error:
+                aside = checkpoints.set_aside(path)
+                self.logger.warning(f"{error}; kept it as {aside.name} and trying an older checkpoint")
+                continue
+            point = state.get("resume_point")
+            if point is not None and epochs and point.get("epoch", 0) <= epochs[-1]:
+                path.unlink()  # an epoch that was finished since: stale
+                continue
+            return state, path
+        if candidates:
+            self.logger.warning("no checkpoint could be loaded, training starts from the beginning")
+        return None
 
     def load_states(self, epoch: int | None, device: torch.device) -> None:
-        """Restore a checkpoint (``None``: the newest, or a fresh start when there is none)."""
-        if epoch is None and not self.experiment.checkpoint_epochs():
-            return
-        epoch = self.experiment.resolve_epoch(epoch)
-        path = self.experiment.checkpoint_path(epoch)
-        state = checkpoints.load(path)
+        """Restore a checkpoint: ``epoch``, or (``None``) the newest usable state, or nothing for a fresh start."""
+        if epoch is None:
+            found = self._load_usable()
+            if found is None:
+                return
+            state, path = found
+        else:
+            path = self.experiment.checkpoint_path(self.experiment.resolve_epoch(epoch))
+            state = checkpoints.load(path)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -192,10 +264,15 @@ class Runner:
             if torch.cuda.is_available() and len(state["rng"]["cuda"]) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(state["rng"]["cuda"])
             self.load_states_others(state["others"])
+            self.resume_point = state.get("resume_point")
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise UserError(f"checkpoint {path} does not fit this experiment ({reason}), use another epoch") from None
-        self.logger.info(f"Loaded checkpoint {path} (epoch {self.counters['epoch']})")
+        if self.resume_point:
+            self.logger.info(f"Loaded {path}: epoch {self.resume_point['epoch']} resumes after batch "
+                             f"{len(self.resume_point['losses'])}")
+        else:
+            self.logger.info(f"Loaded checkpoint {path} (epoch {self.counters['epoch']})")
 
     def create_release(self, epoch: int) -> Any:
         """Write ``<epoch>.checkpoint.release.pkl``: weights plus what is needed to use them, no training state."""

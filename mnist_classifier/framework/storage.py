@@ -1,13 +1,17 @@
-"""Atomic file writes: a crash at any instant leaves either the old file or the new one, never a torn one."""
+"""Atomic file writes: a crash at any instant leaves either the old file or the new one, never a torn one.
+
+``MNIST_CLASSIFIER_TEST_WRITE_DELAY`` (seconds) pauses every write halfway, so the fault-injection tests can kill
+a process while a file is half written; it is unset in normal use.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from collections.abc import Callable
+import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 
 def _current_umask() -> int:
@@ -30,14 +34,23 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write ``path`` through ``write(file)`` into a temporary sibling, fsync it, then rename it into place."""
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary sibling of ``path``, fsync it, rename it into place, fsync the folder."""
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as file:
             os.fchmod(file.fileno(), FILE_MODE)
-            write(file)
+            delay = float(os.environ.get("MNIST_CLASSIFIER_TEST_WRITE_DELAY") or 0)
+            if delay:
+                file.write(data[: len(data) // 2])
+                file.flush()
+                time.sleep(delay)
+                data = data[len(data) // 2:]
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_name, path)
@@ -47,10 +60,17 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     fsync_dir(path.parent)
 
 
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Delete what a killed ``atomic_write`` left behind (``.NAME.XXXX.tmp``); only call while holding the lock."""
+    removed = [p for p in Path(folder).glob(f".*{TEMPORARY_SUFFIX}") if p.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Atomically write ``obj`` as indented JSON (human-readable, diff-able, never pickled)."""
-    data = (json.dumps(obj, indent=2) + "\n").encode()
-    atomic_write(path, lambda file: file.write(data))
+    atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 def read_json(path: Path) -> Any:
