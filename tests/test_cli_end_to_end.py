@@ -67,7 +67,7 @@ def test_full_lifecycle(workdir: Path) -> None:
     result = cli(workdir, "info")
     assert "Seed: 7" in result.stdout and "train 800, validation 200" in result.stdout
     for epoch in (1, 2, 3):
-        assert f"epoch {epoch}: " in result.stdout
+        assert f"epoch {epoch} ({epoch}.checkpoint.pkl): lr " in result.stdout
     summary = json.loads(cli(workdir, "info", "--json").stdout)
     assert [c["epoch"] for c in summary["checkpoints"]] == [1, 2, 3]
     assert summary["checkpoints"][2]["test_accuracy"] == test_result["accuracy"]
@@ -81,7 +81,9 @@ def test_full_lifecycle(workdir: Path) -> None:
     assert release["class_names"] == [str(d) for d in range(10)]
     assert torch.equal(release["model"]["fc2.weight"], checkpoint["model"]["fc2.weight"])
     summary = json.loads(cli(workdir, "info", "--json").stdout)
-    assert summary["releases"] == [{"epoch": 3, "file": "3.checkpoint.release.pkl"}]
+    assert [(r["epoch"], r["file"], r["test_accuracy"]) for r in summary["releases"]] == [
+        (3, "3.checkpoint.release.pkl", test_result["accuracy"])]
+    assert "epoch 3 (3.checkpoint.release.pkl): lr " in cli(workdir, "info").stdout
 
     log = (experiment / "verbose.log").read_text()
     assert "Created experiment 'exp'" in log and "Test of epoch 3" in log and "Saved release" in log

@@ -210,7 +210,8 @@ class Experiment:
             "splits": splits,
             "checkpoints": [{"epoch": e, "file": self.checkpoint_path(e).name, **self.read_epoch_metrics(e)}
                             for e in self.checkpoint_epochs()],
-            "releases": [{"epoch": e, "file": self.release_path(e).name} for e in self.release_epochs()],
+            "releases": [{"epoch": e, "file": self.release_path(e).name, **self.read_epoch_metrics(e)}
+                         for e in self.release_epochs()],
             "interrupted": self.interrupted_path.exists(),
             "damaged": sorted(p.name for p in self.checkpoints_path.glob(f"*{checkpoints.DAMAGED_SUFFIX}*")),
         }

@@ -193,17 +193,20 @@ def format_info(summary: dict[str, Any]) -> str:
     lines += [f"  {key} = {json.dumps(value)}" for key, value in _flatten(summary["config"])]
     lines.append("Splits: " + ", ".join(f"{name} {size}" for name, size in summary["splits"].items()))
     lines.append("Checkpoints:" if summary["checkpoints"] else "Checkpoints: none yet (run train)")
-    for checkpoint in summary["checkpoints"]:
-        metrics = [f"{key.replace('_', ' ')} {_format_metric(key, value)}" for key, value in checkpoint.items()
-                   if key not in ("epoch", "file") and isinstance(value, (int, float))]
-        lines.append(f"  epoch {checkpoint['epoch']}: " + (" | ".join(metrics) or "no metrics recorded"))
+    lines += [_format_checkpoint(checkpoint) for checkpoint in summary["checkpoints"]]
     lines.append("Releases:" if summary["releases"] else "Releases: none (run create_release)")
-    lines += [f"  epoch {release['epoch']}: checkpoints/{release['file']}" for release in summary["releases"]]
+    lines += [_format_checkpoint(release) for release in summary["releases"]]
     if summary.get("interrupted"):
         lines.append("Interrupted: an epoch was stopped part-way; train resumes it from the batch it reached")
     if summary.get("damaged"):
         lines.append("Damaged files set aside: " + ", ".join(summary["damaged"]))
     return "\n".join(lines)
+
+
+def _format_checkpoint(entry: dict[str, Any]) -> str:
+    metrics = [f"{key.replace('_', ' ')} {_format_metric(key, value)}" for key, value in entry.items()
+               if key not in ("epoch", "file") and isinstance(value, (int, float))]
+    return f"  epoch {entry['epoch']} ({entry['file']}): " + (" | ".join(metrics) or "no metrics recorded")
 
 
 def _format_metric(key: str, value: float) -> str:
