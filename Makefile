@@ -1,5 +1,6 @@
 # make demo: a fresh .venv, then init, train, test, info and create_release of experiments/demo.
 # make test: a fresh .venv with the test extras, then the test suite.
+# make bench: the speed benchmark (benchmarks/epoch.py).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ NAME ?= demo
 MNIST_DIR ?=
 CLI := $(PY) -m mnist_classifier --experiment-name $(NAME) --data-path $(DATA_PATH) --verbose
 
-.PHONY: install demo test lint clean-demo
+.PHONY: install demo test lint bench clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,11 @@ test: install
 
 lint: install
 	$(PY) -m ruff check .
+
+# Epoch and test throughput against the compute bound and the plain PyTorch recipe (JSON on stdout).
+# MNIST_DIR=... uses real MNIST (synthetic of the same size otherwise); BENCH_ARGS="--device cuda --epochs 10".
+bench: install
+	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/epoch.py $(BENCH_ARGS)
 
 clean-demo:
 	rm -rf experiments/$(NAME)

@@ -5,21 +5,17 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from mnist_classifier.data import write_idx
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_SIZE, TEST_SIZE = 1000, 200
-
-
-def write_idx(path: Path, array) -> None:
-    """IDX format: magic (0, 0, dtype 0x08 = uint8, ndim), big-endian sizes, then the bytes."""
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.tobytes())
 
 
 def synthetic_digits(count: int, seed: int):
@@ -41,8 +37,8 @@ def write_synthetic_mnist(data_path: Path, train_size: int = TRAIN_SIZE, test_si
     raw.mkdir(parents=True, exist_ok=True)
     for prefix, size, seed in (("train", train_size, 1), ("t10k", test_size, 2)):
         images, labels = synthetic_digits(size, seed)
-        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", torch.from_numpy(images))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", torch.from_numpy(labels))
     return data_path
 
 

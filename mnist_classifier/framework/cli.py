@@ -79,6 +79,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     def add_device(command: argparse.ArgumentParser) -> None:
         command.add_argument("--device", default=None,
                              help="cpu, cuda or cuda:N (default: cuda when available, else cpu)")
+        command.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                             help="bf16: forward passes under bf16 autocast, CUDA only (default: fp32)")
+        command.add_argument("--compile", action="store_true", help="compile the model with torch.compile")
 
     def add_epoch(command: argparse.ArgumentParser, what: str) -> None:
         command.add_argument("--epoch", type=_int_at_least(1), default=None,

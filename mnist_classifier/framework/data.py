@@ -21,10 +21,12 @@ class Data:
         self.logger: logging.Logger = logging.getLogger(__name__)
         self.datasets: dict[str, Any] = {}
         self.loaders: dict[str, Any] = {}
+        self.device: Any = None  # where training runs, so loaders may keep data there (None: unknown, CPU)
 
-    def init(self, configuration: Configuration, logger: logging.Logger) -> None:
+    def init(self, configuration: Configuration, logger: logging.Logger, device: Any = None) -> None:
         self.configuration = configuration
         self.logger = logger
+        self.device = device
 
     def get_conf(self, *keys: str, default: Any = None) -> Any:
         return self.configuration.get(*keys, default=default)

@@ -58,10 +58,10 @@ def _experiment(ctx: Context) -> Experiment:
 
 
 def _data(ctx: Context, configuration: Configuration, experiment: Experiment | None = None,
-          num_workers: int | None = None) -> "Data":
+          num_workers: int | None = None, device: "torch.device | None" = None) -> "Data":
     """The app's ``Data``: its persisted state restored, and datasets and loaders built when ``num_workers`` is set."""
     data = ctx.make_data()
-    data.init(configuration, ctx.logger)
+    data.init(configuration, ctx.logger, device)
     if experiment is not None:
         data.load(experiment.load_data_state())
     if num_workers is not None:
@@ -74,6 +74,12 @@ def _device(ctx: Context) -> "torch.device":
     from .devices import resolve_device
 
     return resolve_device(getattr(ctx.args, "device", None))
+
+
+def _init_runner(ctx: Context, runner: "Runner", experiment: Experiment, data: "Data",
+                 device: "torch.device") -> None:
+    runner.init(experiment, data, ctx.logger, device, precision=getattr(ctx.args, "precision", "fp32"),
+                compile_model=getattr(ctx.args, "compile", False))
 
 
 @contextmanager
@@ -121,8 +127,8 @@ def train(ctx: Context) -> int:
     runner = ctx.make_runner()
     with experiment.lock("train"), _stop_on_signals(runner):
         experiment.remove_temporaries()
-        data = _data(ctx, experiment.configuration, experiment, args.num_workers)
-        runner.init(experiment, data, ctx.logger, device)
+        data = _data(ctx, experiment.configuration, experiment, args.num_workers, device)
+        _init_runner(ctx, runner, experiment, data, device)
         runner.load_states(args.epoch, device)
         attach_log_file(ctx.logger, experiment.log_file)
         ctx.logger.info(f"Training '{experiment.name}' on {device} from epoch {runner.counters['epoch']} "
@@ -139,9 +145,9 @@ def train(ctx: Context) -> int:
 
 def _loaded_runner(ctx: Context, experiment: Experiment, epoch: int, device: "torch.device",
                    num_workers: int | None) -> "Runner":
-    data = _data(ctx, experiment.configuration, experiment, num_workers)
+    data = _data(ctx, experiment.configuration, experiment, num_workers, device)
     runner = ctx.make_runner()
-    runner.init(experiment, data, ctx.logger, device)
+    _init_runner(ctx, runner, experiment, data, device)
     runner.load_states(epoch, device)
     return runner
 

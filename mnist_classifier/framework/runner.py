@@ -38,14 +38,34 @@ class Runner:
         self.metrics: dict[str, Any] = {}  # the epoch in progress
         self.stop_signal: int | None = None  # set by a SIGINT/SIGTERM handler: stop after the current step
         self.resume_point: dict[str, Any] | None = None  # where an interrupted epoch stopped
+        self.precision = "fp32"
 
-    def init(self, experiment: Experiment, data: Data, logger: logging.Logger, device: torch.device) -> None:
-        """Build model, optimizer and the rest from a seeded RNG, so a fresh start is reproducible."""
+    def init(self, experiment: Experiment, data: Data, logger: logging.Logger, device: torch.device,
+             precision: str = "fp32", compile_model: bool = False) -> None:
+        """Build model, optimizer and the rest from a seeded RNG, so a fresh start is reproducible.
+
+        ``precision='bf16'`` runs forward passes under bf16 autocast (CUDA); ``compile_model`` compiles the
+        model's forward with ``torch.compile`` in place, so checkpoints keep their plain parameter names.
+        """
+        if precision == "bf16" and device.type != "cuda":
+            raise UserError("--precision bf16 needs a CUDA device, use --device cuda or the default fp32")
         self.experiment, self.data, self.logger, self.device = experiment, data, logger, device
+        self.precision = precision
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
+            torch.backends.cuda.matmul.allow_tf32 = True
+        else:  # optimizer states and gradients decay into denormals, which x86 computes many times slower
+            torch.set_flush_denormal(True)
         torch.manual_seed(experiment.configuration.seed)
         self.init_model(device)
         self.init_optimizer(device)
         self.init_others(device)
+        if compile_model:
+            self.model.compile()
+
+    def autocast(self) -> torch.autocast:
+        """The context for forward passes: bf16 autocast when asked for, a no-op otherwise."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def get_conf(self, *keys: str, default: Any = None) -> Any:
         return self.experiment.configuration.get(*keys, default=default)
@@ -72,7 +92,8 @@ class Runner:
 
     def validate(self, device: torch.device) -> dict[str, float]:
         """Metrics of the validation split (called in eval and inference mode); default: the mean loss."""
-        losses = [self.train_step(it_data, device) for it_data in self.data.loaders["validation"]]
+        with self.autocast():
+            losses = [self.train_step(it_data, device) for it_data in self.data.loaders["validation"]]
         return {"loss": torch.stack(losses).mean().item()}
 
     def test(self, epoch: int | None, device: torch.device) -> dict[str, Any]:
@@ -147,12 +168,14 @@ class Runner:
             self.model.train()
             losses: list[float] = list(resume.get("losses", []))  # this epoch's steps, already off the device
             pending: list[torch.Tensor] = []
+            loop_started = time.perf_counter()
             for batch, it_data in enumerate(self.data.loaders["train"]):
                 if batch < len(losses):  # done before the interruption: same order, so skip it
                     continue
                 self.counters["iteration"] += 1
                 self.optimizer.zero_grad(set_to_none=True)
-                loss = self.train_step(it_data, device)
+                with self.autocast():
+                    loss = self.train_step(it_data, device)
                 loss.backward()
                 self.optimizer.step()
                 pending.append(loss.detach())
@@ -165,6 +188,7 @@ class Runner:
                     self._stop_if_asked(f"epoch {self.counters['epoch']}, after batch {batch + 1}")
             losses += self._collect_losses(pending)
             self.metrics["train_loss"] = sum(losses) / len(losses)
+            self.metrics["train_seconds"] = round(time.perf_counter() - loop_started, 3)  # the steps alone
             self.model.eval()
             with torch.inference_mode():
                 self.metrics.update({f"validation_{k}": v for k, v in self.validate(device).items()})

@@ -24,8 +24,12 @@ class TensorDataset(Dataset):
         return self.inputs[index], self.targets[index]
 
     def __getitems__(self, indexes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indexes, dtype=torch.long)
+        index = torch.as_tensor(indexes, dtype=torch.long, device=self.inputs.device)
         return self.inputs[index], self.targets[index]
+
+    def to(self, device: torch.device) -> TensorDataset:
+        """The same data on ``device`` (index it there: no per-batch host-to-device copy)."""
+        return TensorDataset(self.inputs.to(device), self.targets.to(device))
 
 
 def collate_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,105 @@
+"""Speed features that tests can check without timing anything: lazy imports, the data path's shape, and that
+the benchmark runs (its figures come from ``make bench``, never from a timed test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO
+from mnist_classifier.data import read_idx, write_idx
+
+NO_TORCH = """
+import sys
+from mnist_classifier.__main__ import main
+code = main(sys.argv[1:])
+heavy = sorted(m for m in ("torch", "torchvision", "tensorboard", "numpy") if m in sys.modules)
+print("IMPORTED:" + ",".join(heavy))
+"""
+
+
+def _imports(cwd: Path, *argv: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", NO_TORCH, *argv], cwd=cwd, env=env, capture_output=True,
+                            text=True, timeout=60)
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_help_info_and_tensorboard_never_import_torch(trained_workdir: Path) -> None:
+    assert _imports(trained_workdir, "info", "--experiment-name", "base") == "IMPORTED:"
+    assert _imports(trained_workdir, "info", "--experiment-name", "base", "--json") == "IMPORTED:"
+    with socket.create_server(("127.0.0.1", 0)) as busy:  # stops right before TensorBoard would start
+        port = str(busy.getsockname()[1])
+        assert _imports(trained_workdir, "--experiment-name", "base", "tensorboard", "--port", port) == "IMPORTED:"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    code = "import sys\ntry:\n    __import__('runpy').run_module('mnist_classifier', run_name='__main__')\n" \
+           "except SystemExit:\n    print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code, "--help"], env=env, capture_output=True, text=True)
+    assert "usage:" in result.stdout and result.stdout.strip().endswith("False")
+
+
+def test_idx_round_trip(tmp_path: Path) -> None:
+    images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
+    write_idx(tmp_path / "images", images)
+    assert torch.equal(read_idx(tmp_path / "images", 3), images)
+    assert (tmp_path / "images").stat().st_size == 16 + 5 * 28 * 28
+
+
+def test_batches_are_channels_last_and_model_too(trained_workdir: Path) -> None:
+    from mnist_classifier.__main__ import make_data, make_runner
+    from mnist_classifier.framework import Experiment
+    from mnist_classifier.framework.logs import setup_logging
+
+    experiment = Experiment(trained_workdir / "experiments", "base")
+    data = make_data()
+    data.init(experiment.load(), setup_logging(False), torch.device("cpu"))
+    data.load(experiment.load_data_state())
+    data.load_datasets(trained_workdir / "data")
+    data.load_loaders(trained_workdir / "data", 0)
+    runner = make_runner()
+    runner.init(experiment, data, setup_logging(False), torch.device("cpu"))
+    images, _ = data.prepare(next(iter(data.loaders["train"])), torch.device("cpu"))
+    assert images.is_contiguous(memory_format=torch.channels_last)
+    assert runner.model.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+    assert data.loaders["test"].batch_size == 1000 and data.loaders["train"].batch_size == 64
+
+
+def test_bf16_needs_cuda(trained_workdir: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from conftest import run_cli
+
+    result = run_cli(trained_workdir, "--experiment-name", "base", "test", "--precision", "bf16", expect=2)
+    assert result.stderr == "error: --precision bf16 needs a CUDA device, use --device cuda or the default fp32\n"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_resumes_and_tests(trained_workdir: Path) -> None:
+    from conftest import run_cli
+
+    for extra in ([], ["--precision", "bf16"]):
+        run_cli(trained_workdir, "--experiment-name", "base", "train", "--max-epochs", "3" if not extra else "4",
+                "--device", "cuda", *extra)
+        result = run_cli(trained_workdir, "--experiment-name", "base", "test", "--device", "cuda", *extra)
+        assert "accuracy" in result.stdout
+
+
+def test_benchmark_runs_in_its_smallest_setting(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "epoch.py"), "--quick", "--device", "cpu",
+                    "--output", str(output)], env=env, check=True, capture_output=True, timeout=600)
+    result = json.loads(output.read_text())
+    for key in ("compute_bound_images_per_s", "train_images_per_s", "plain_recipe_images_per_s",
+                "inference_bound_images_per_s", "test_images_per_s", "checkpoint_seconds"):
+        assert result[key] > 0, key
+    assert result["train_vs_compute_bound"] == pytest.approx(
+        result["train_images_per_s"] / result["compute_bound_images_per_s"], rel=0.01)
+    assert result["data"] == "synthetic"
