@@ -6,6 +6,7 @@ The app's classes are imported only by the pipelines that use them, so ``--help`
 import sys
 
 from .framework import App
+from .predict import PREDICT
 
 
 def make_data():
@@ -22,7 +23,7 @@ def make_runner():
 
 def main(argv: list[str] | None = None) -> int:
     prog = "python -m mnist_classifier" if sys.argv[0].endswith("__main__.py") else "mnist-classifier"
-    return App(make_data, make_runner, prog=prog).run(argv)
+    return App(make_data, make_runner, prog=prog, extra_pipelines=[PREDICT]).run(argv)
 
 
 if __name__ == "__main__":

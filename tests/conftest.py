@@ -92,3 +92,23 @@ def trained_workdir(tmp_path: Path, trained_experiment: Path) -> Path:
     target = tmp_path / "work"
     shutil.copytree(trained_experiment, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def real_mnist_experiment(tmp_path_factory) -> Path:
+    """Experiment 'real': the default configuration trained one epoch on real MNIST, with a release of it."""
+    mnist_dir = os.environ.get("MNIST_DIR")
+    if not mnist_dir:
+        pytest.skip("set MNIST_DIR to the four MNIST .gz files to run this")
+    root = tmp_path_factory.mktemp("real")
+    raw = root / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(Path(mnist_dir) / name, raw / name)
+    for name in ("config.default.json", "config.schema.json"):
+        shutil.copy(REPO / name, root / name)
+    run_cli(root, "--experiment-name", "real", "init")
+    run_cli(root, "--experiment-name", "real", "train", "--max-epochs", "1", "--device", "cpu")
+    run_cli(root, "--experiment-name", "real", "create_release", "--epoch", "1")
+    return root

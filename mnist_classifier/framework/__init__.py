@@ -7,13 +7,15 @@ stay fast.
 
 from typing import Any
 
-from .cli import App
+from . import checkpoints
+from .cli import App, Pipeline
 from .configuration import Configuration
 from .data import Data
 from .errors import UserError
 from .experiment import Experiment
 
-__all__ = ["App", "Configuration", "Data", "Experiment", "Runner", "TensorDataset", "UserError", "collate_batch"]
+__all__ = ["App", "Pipeline", "checkpoints", "Configuration", "Data", "Experiment", "Runner", "TensorDataset",
+           "UserError", "collate_batch"]
 
 
 def __getattr__(name: str) -> Any:

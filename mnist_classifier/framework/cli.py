@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
 from . import pipelines
@@ -23,6 +24,21 @@ if TYPE_CHECKING:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line instead of usage + message
         self.exit(2, f"error: {message}, see '{self.prog} --help'\n")
+
+
+@dataclass
+class Pipeline:
+    """A pipeline an application adds to the framework's: its name, help, arguments and what it runs."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[pipelines.Context], int]
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``, with a clear message otherwise."""
+    return _int_at_least(minimum)
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -66,7 +82,7 @@ def _add_global_arguments(parser: argparse.ArgumentParser, suppress: bool) -> No
                        help="show the traceback of an error")
 
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
+def build_parser(prog: str, extra: Sequence[Pipeline] = ()) -> argparse.ArgumentParser:
     parser = _Parser(prog=prog, description="Create, train, test, inspect and release experiments.")
     _add_global_arguments(parser, suppress=False)
     sub = parser.add_subparsers(dest="pipeline", metavar="PIPELINE", required=True, parser_class=_Parser)
@@ -124,6 +140,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     command.add_argument("--port", type=_port, default=6006, help="port (default: 6006)")
     command.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     command.add_argument("--compare", action="store_true", help="show all experiments of --experiments-path")
+
+    for pipeline in extra:
+        pipeline.add_arguments(add(pipeline.name, pipeline.help))
     return parser
 
 
@@ -134,16 +153,19 @@ class App:
     """
 
     def __init__(self, make_data: Callable[[], "Data"], make_runner: Callable[[], "Runner"],
-                 prog: str = "python -m mnist_classifier") -> None:
+                 prog: str = "python -m mnist_classifier", extra_pipelines: Sequence[Pipeline] = ()) -> None:
         self.make_data = make_data
         self.make_runner = make_runner
         self.prog = prog
+        self.extra_pipelines = {pipeline.name: pipeline for pipeline in extra_pipelines}
 
     def run(self, argv: Sequence[str] | None = None) -> int:
-        args = build_parser(self.prog).parse_args(argv)
+        args = build_parser(self.prog, list(self.extra_pipelines.values())).parse_args(argv)
         logger = setup_logging(args.verbose)
         ctx = pipelines.Context(args, self.make_data, self.make_runner, logger)
         try:
+            if args.pipeline in self.extra_pipelines:
+                return self.extra_pipelines[args.pipeline].run(ctx)
             return getattr(pipelines, args.pipeline)(ctx)
         except UserError as error:
             if args.debug:

@@ -298,12 +298,15 @@ class Runner:
         else:
             self.logger.info(f"Loaded checkpoint {path} (epoch {self.counters['epoch']})")
 
-    def create_release(self, epoch: int) -> Any:
-        """Write ``<epoch>.checkpoint.release.pkl``: weights plus what is needed to use them, no training state."""
+    def release_state(self, epoch: int) -> dict[str, Any]:
+        """What a release of ``epoch`` holds: weights plus what is needed to use them, no training state."""
         checkpoint = checkpoints.load(self.experiment.checkpoint_path(epoch))
-        release = {"format": CHECKPOINT_FORMAT, "kind": "release", "epoch": epoch,
-                   "model": checkpoint["model"], **self.release_others(checkpoint)}
+        return {"format": CHECKPOINT_FORMAT, "kind": "release", "epoch": epoch,
+                "model": checkpoint["model"], **self.release_others(checkpoint)}
+
+    def create_release(self, epoch: int) -> Any:
+        """Write ``<epoch>.checkpoint.release.pkl`` (see ``release_state``)."""
         path = self.experiment.release_path(epoch)
-        checkpoints.save(path, release)
+        checkpoints.save(path, self.release_state(epoch))
         self.logger.info(f"Saved release {path}")
         return path

@@ -1,0 +1,91 @@
+"""Turning a real image (a photo, a scan, a drawing) into an MNIST-style digit, the way MNIST itself was made.
+
+Grayscale (transparency composed over white), light-on-dark (a light background is inverted), cropped to the
+digit, scaled so its longer side is 20 pixels, and placed in 28x28 with its centre of mass at the centre.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .framework import UserError
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open an image file fully, with a one-line ``UserError`` for anything that is not a readable image."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory, not an image") from None
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        reason = "empty file" if path.is_file() and path.stat().st_size == 0 else type(error).__name__
+        raise UserError(f"{path} is not an image PIL can read ({reason})") from None
+
+
+def to_grayscale(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return image.convert("L")
+
+
+def to_mnist(image: Image.Image) -> torch.Tensor:
+    """A ``[28, 28]`` uint8 tensor: light digit on black, 20x20 box, centred by centre of mass."""
+    gray = torch.frombuffer(bytearray(to_grayscale(image).tobytes()), dtype=torch.uint8)
+    gray = gray.view(image.size[1], image.size[0]).float()
+    border = torch.cat([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(border.median())
+    if background > 127:  # dark digit on light paper: MNIST is the other way round
+        gray, background = 255 - gray, 255 - background
+    ink = (gray - background).clamp(min=0)
+    if float(ink.max()) < 1:  # a blank image: nothing to centre
+        return torch.zeros(28, 28, dtype=torch.uint8)
+    ink = ink * (255 / float(ink.max()))
+    rows = torch.nonzero((ink > 0.2 * 255).any(1)).flatten()
+    cols = torch.nonzero((ink > 0.2 * 255).any(0)).flatten()
+    ink = ink[int(rows[0]):int(rows[-1]) + 1, int(cols[0]):int(cols[-1]) + 1]
+    height, width = ink.shape
+    scale = 20 / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    digit = Image.frombytes("L", (width, height), ink.round().to(torch.uint8).numpy().tobytes())
+    digit = torch.frombuffer(bytearray(digit.resize(size, Image.Resampling.LANCZOS).tobytes()), dtype=torch.uint8)
+    digit = digit.view(size[1], size[0]).float()
+    ys, xs = torch.meshgrid(torch.arange(size[1]), torch.arange(size[0]), indexing="ij")
+    mass = float(digit.sum()) or 1.0
+    centre_y, centre_x = float((digit * ys).sum()) / mass, float((digit * xs).sum()) / mass
+    top = min(max(round(14 - centre_y), 0), 28 - size[1])
+    left = min(max(round(14 - centre_x), 0), 28 - size[0])
+    canvas = torch.zeros(28, 28)
+    canvas[top:top + size[1], left:left + size[0]] = digit
+    return canvas.round().clamp(0, 255).to(torch.uint8)
+
+
+def as_mnist_batch(images: list) -> torch.Tensor:
+    """Paths, PIL images or tensors to a ``[N, 28, 28]`` uint8 batch.
+
+    A tensor that is already ``[28, 28]`` (or ``[1, 28, 28]``) uint8 is taken as an MNIST image as it is;
+    anything else goes through ``to_mnist``.
+    """
+    batch = []
+    for item in images:
+        if isinstance(item, torch.Tensor):
+            tensor = item.squeeze(0) if item.dim() == 3 else item
+            if tensor.shape == (28, 28) and tensor.dtype == torch.uint8:
+                batch.append(tensor.cpu())
+                continue
+            if tensor.is_floating_point():
+                tensor = (tensor.clamp(0, 1) * 255).round()
+            item = Image.fromarray(tensor.to(torch.uint8).cpu().numpy())
+        elif not isinstance(item, Image.Image):
+            item = open_image(item)
+        batch.append(to_mnist(ImageOps.exif_transpose(item) or item))
+    return torch.stack(batch) if batch else torch.zeros(0, 28, 28, dtype=torch.uint8)

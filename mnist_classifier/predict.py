@@ -1,0 +1,69 @@
+"""The ``predict`` pipeline: classify image files with a release file alone, or with an experiment's checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .framework import Experiment, Pipeline, UserError
+from .framework.cli import int_at_least
+from .framework.pipelines import Context
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP... files of any size and mode")
+    parser.add_argument("--release", help="a release file; then no experiment or dataset is needed")
+    parser.add_argument("--epoch", type=int_at_least(1), default=None,
+                        help="with --experiment-name: the checkpoint to use (default: the newest)")
+    parser.add_argument("--top-k", type=int_at_least(1), default=1, help="show the K most likely digits")
+    parser.add_argument("--json", action="store_true", help="print as JSON")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+
+
+def run(ctx: Context) -> int:
+    from .framework.devices import resolve_device
+    from .images import as_mnist_batch
+    from .release import ReleasedModel, load_release
+
+    args = ctx.args
+    device = resolve_device(args.device)
+    if args.release:
+        model = load_release(args.release, device)
+    elif args.experiment_name:
+        experiment = Experiment(args.experiments_path, args.experiment_name)
+        configuration = experiment.load()
+        epoch = experiment.resolve_epoch(args.epoch)
+        data = ctx.make_data()
+        data.init(configuration, ctx.logger, device)
+        data.load(experiment.load_data_state())
+        runner = ctx.make_runner()
+        runner.init(experiment, data, ctx.logger, device)
+        model = ReleasedModel(runner.release_state(epoch), device)
+    else:
+        raise UserError("predict needs a model, give --release PATH or --experiment-name NAME")
+    prepared, problems = {}, {}
+    for path in args.images:  # one unreadable file must not stop the others
+        try:
+            prepared[path] = as_mnist_batch([path])[0]
+        except UserError as error:
+            problems[path] = str(error)
+    predictions = dict(zip(prepared, model.predict(list(prepared.values()), args.top_k), strict=True))
+    results = []
+    for path in args.images:
+        if path in problems:
+            print(f"error: {problems[path]}", file=sys.stderr)
+            results.append({"path": path, "error": problems[path]})
+            continue
+        prediction = predictions[path]
+        results.append({"path": path, "digit": prediction.label, "probability": prediction.probability,
+                        "top_k": [{"digit": label, "probability": p} for label, p in prediction.top]})
+        if not args.json:
+            print(f"{path}: " + ", ".join(f"{label} ({100 * p:.1f}%)" for label, p in prediction.top))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 1 if problems else 0
+
+
+PREDICT = Pipeline("predict", "classify image files with a release or an experiment's checkpoint",
+                   add_arguments, run)

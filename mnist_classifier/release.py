@@ -1,0 +1,69 @@
+"""Using a trained model: ``load_release(path).predict(images)``, needing nothing but the release file.
+
+A release holds weights, architecture, normalisation and class names; it is read with
+``torch.load(weights_only=True)`` and mapped to the CPU, so one made on a GPU predicts anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .framework import UserError, checkpoints
+from .images import as_mnist_batch
+from .model import MNISTClassifierModel
+
+ARCHITECTURES: dict[str, type[torch.nn.Module]] = {"cnn": MNISTClassifierModel}
+
+
+@dataclass
+class Prediction:
+    label: str
+    probability: float
+    top: list[tuple[str, float]] = field(default_factory=list)  # the k most likely (label, probability)
+
+
+class ReleasedModel:
+    def __init__(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
+        """Build the model a release state describes (see ``Runner.release_state``)."""
+        self.device = torch.device(device)
+        try:
+            architecture = state["architecture"]
+            model_class = ARCHITECTURES[architecture["name"]]
+            self.model = model_class(**architecture.get("kwargs", {}))
+            self.model.load_state_dict(state["model"])
+            self.mean = float(state["normalization"]["mean"][0])
+            self.std = float(state["normalization"]["std"][0])
+            self.class_names = [str(name) for name in state["class_names"]]
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise UserError(f"the release does not describe a model this version can build ({error}), "
+                            "make it again with create_release") from None
+        self.model = self.model.to(self.device, memory_format=torch.channels_last).eval()
+        self.epoch = state.get("epoch")
+        self.test_accuracy = state.get("test_accuracy")
+
+    def predict(self, images: list, top_k: int = 1) -> list[Prediction]:
+        """Classify file paths, PIL images or tensors (real photos are brought to MNIST's form first)."""
+        batch = as_mnist_batch(list(images))
+        if not len(batch):
+            return []
+        x = batch.to(self.device).unsqueeze(1).float()
+        x = x.sub_(255 * self.mean).div_(255 * self.std).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            probabilities = self.model(x).exp().cpu()
+        k = max(1, min(top_k, len(self.class_names)))
+        values, indexes = probabilities.topk(k, dim=1)
+        return [Prediction(self.class_names[int(i[0])], float(v[0]),
+                           [(self.class_names[int(j)], float(p)) for p, j in zip(v, i, strict=True)])
+                for v, i in zip(values, indexes, strict=True)]
+
+
+def load_release(path: str | Path, device: torch.device | str = "cpu") -> ReleasedModel:
+    """Load a ``*.checkpoint.release.pkl`` safely (no code in the file can run) and build its model."""
+    state = checkpoints.load(Path(path))
+    if state.get("kind") != "release":
+        raise UserError(f"{path} is not a release checkpoint, make one with create_release")
+    return ReleasedModel(state, device)

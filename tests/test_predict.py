@@ -1,0 +1,144 @@
+"""Using a release: the predict pipeline, the Python API, and real-image preprocessing."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from conftest import run_cli
+from mnist_classifier.images import to_mnist
+
+FONTS = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"]
+
+
+def font(size: int) -> ImageFont.FreeTypeFont:
+    """A TrueType font: DejaVu where installed, else the one Pillow ships."""
+    for path in FONTS:
+        if os.path.exists(path):
+            return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size=size)
+
+
+def render(digit: int, size: int = 90, stroke: int = 0, ink=(20, 20, 20), paper=(250, 250, 250),
+           canvas=(140, 160), offset=(30, 10), mode: str = "RGB") -> Image.Image:
+    image = Image.new(mode, canvas, paper)
+    ImageDraw.Draw(image).text(offset, str(digit), fill=ink, font=font(size), stroke_width=stroke, stroke_fill=ink)
+    return image
+
+
+@pytest.fixture
+def released(trained_workdir: Path) -> Path:
+    run_cli(trained_workdir, "--experiment-name", "base", "create_release", "--epoch", "2")
+    return trained_workdir / "experiments" / "base" / "checkpoints" / "2.checkpoint.release.pkl"
+
+
+def test_predict_many_formats_and_bad_files(released: Path, tmp_path: Path) -> None:
+    files = []
+    for index, (suffix, mode) in enumerate([(".png", "RGB"), (".jpg", "RGB"), (".bmp", "L"), (".png", "RGBA")]):
+        path = tmp_path / f"digit{index}{suffix}"
+        paper = (250, 250, 250, 0) if mode == "RGBA" else (250 if mode == "L" else (250, 250, 250))
+        ink = (10, 10, 10, 255) if mode == "RGBA" else (10 if mode == "L" else (10, 10, 10))
+        render(index, ink=ink, paper=paper, mode=mode).save(path)
+        files.append(str(path))
+    (tmp_path / "notes.png").write_text("not an image")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    bad = [str(tmp_path / "notes.png"), str(tmp_path / "empty.jpg")]
+    result = run_cli(tmp_path, "predict", "--release", str(released), bad[0], *files, bad[1], "--top-k", "3",
+                     expect=1)
+    lines = result.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == files, "every readable file is classified, in order"
+    for line in lines:
+        ranked = [float(part.split("(")[1].rstrip("%)")) for part in line.split(": ")[1].split(", ")]
+        assert len(ranked) == 3 and ranked == sorted(ranked, reverse=True) and sum(ranked) <= 100.2
+    assert result.stderr.splitlines() == [
+        f"error: {bad[0]} is not an image PIL can read (UnidentifiedImageError)",
+        f"error: {bad[1]} is not an image PIL can read (empty file)"]
+    as_json = json.loads(run_cli(tmp_path, "predict", "--release", str(released), *files, "--json").stdout)
+    assert [entry["path"] for entry in as_json] == files
+    assert all(entry["digit"] in "0123456789" and 0 < entry["probability"] <= 1 for entry in as_json)
+
+
+def test_predict_from_an_experiment_checkpoint(trained_workdir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "seven.png"
+    render(7).save(path)
+    result = run_cli(trained_workdir, "--experiment-name", "base", "predict", "--epoch", "1", str(path))
+    assert result.stdout.startswith(f"{path}: ")
+    result = run_cli(trained_workdir, "predict", str(path), expect=2)
+    assert result.stderr == "error: predict needs a model, give --release PATH or --experiment-name NAME\n"
+
+
+def test_python_api_agrees_with_test_sample(released: Path, trained_workdir: Path) -> None:
+    from mnist_classifier import load_release
+    from mnist_classifier.data import read_idx
+
+    model = load_release(released)
+    images = read_idx(trained_workdir / "data" / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)
+    sample = run_cli(trained_workdir, "--experiment-name", "base", "test_sample", "--sample", "3", "--epoch", "2")
+    predicted = sample.stdout.split("predicted ")[1].split(" ")[0]
+    by_tensor = model.predict([images[3]])[0]
+    assert by_tensor.label == predicted
+    assert f"({100 * by_tensor.probability:.2f}%)" in sample.stdout
+    pil = render(4)
+    as_tensor = torch.frombuffer(bytearray(pil.convert("L").tobytes()), dtype=torch.uint8).view(160, 140)
+    assert model.predict([pil])[0] == model.predict([as_tensor])[0], "a PIL image and its tensor agree"
+
+
+def test_non_release_and_hostile_files_are_refused(trained_workdir: Path, tmp_path: Path) -> None:
+    image = tmp_path / "one.png"
+    render(1).save(image)
+    checkpoint = trained_workdir / "experiments" / "base" / "checkpoints" / "2.checkpoint.pkl"
+    result = run_cli(tmp_path, "predict", "--release", str(checkpoint), str(image), expect=2)
+    assert result.stderr == f"error: {checkpoint} is not a release checkpoint, make one with create_release\n"
+
+    class Hostile:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    torch.save({"kind": "release", "model": Hostile()}, tmp_path / "evil.checkpoint.release.pkl")
+    result = run_cli(tmp_path, "predict", "--release", str(tmp_path / "evil.checkpoint.release.pkl"), str(image),
+                     expect=2)
+    assert "was refused: loading it would run" in result.stderr and not (tmp_path / "ran").exists()
+
+
+def test_preprocessing_matches_mnist_conventions() -> None:
+    dark_on_light = to_mnist(render(3))
+    light_on_dark = to_mnist(render(3, ink=(240, 240, 240), paper=(5, 5, 5)))
+    assert dark_on_light.shape == (28, 28) and dark_on_light.dtype == torch.uint8
+    difference = (dark_on_light.int() - light_on_dark.int()).abs()
+    assert difference.max() <= 1, "polarity must not matter (up to the rounding of anti-aliased edges)"
+    assert dark_on_light[0].sum() == 0 and dark_on_light[:, 0].sum() == 0, "MNIST's background is black"
+    ink = dark_on_light.float()
+    rows, cols = torch.nonzero(ink > 0.2 * ink.max(), as_tuple=True)
+    assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 <= 21, "fits a 20x20 box"
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    assert abs(float((ink * ys).sum() / ink.sum()) - 14) < 1.0 and abs(float((ink * xs).sum() / ink.sum()) - 14) < 1.0
+    moved = to_mnist(render(3, canvas=(400, 300), offset=(250, 150)))  # elsewhere on a bigger page
+    assert (moved.float() - ink).abs().mean() < 20
+    assert to_mnist(Image.new("L", (50, 50), 255)).sum() == 0, "a blank page is a blank digit"
+
+
+def test_rendered_digits_with_a_real_mnist_release(real_mnist_experiment: Path, tmp_path: Path) -> None:
+    """Digits drawn with a TrueType font, in several sizes, strokes, colours and places, read as PNG/JPEG."""
+    release = real_mnist_experiment / "experiments" / "real" / "checkpoints" / "1.checkpoint.release.pkl"
+    rng = random.Random(0)
+    files, truth = [], []
+    for digit in range(10):
+        for variant in range(6):
+            size, stroke = rng.choice([60, 90, 140]), rng.choice([0, 2, 4])
+            ink = rng.choice([(0, 0, 0), (30, 30, 160), (120, 20, 20)])
+            paper = rng.choice([(255, 255, 255), (235, 230, 210)])
+            canvas = (size + 80, size + 100)
+            offset = (rng.randint(10, 50), rng.randint(0, 40))
+            path = tmp_path / f"{digit}-{variant}.{'jpg' if variant % 2 else 'png'}"
+            render(digit, size, stroke, ink, paper, canvas, offset).save(path)
+            files.append(str(path))
+            truth.append(str(digit))
+    results = json.loads(run_cli(tmp_path, "predict", "--release", str(release), *files, "--json").stdout)
+    correct = sum(entry["digit"] == expected for entry, expected in zip(results, truth, strict=True))
+    assert correct / len(files) >= 0.9, f"{correct}/{len(files)} rendered digits recognised"
