@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .figures import as_tensor, confusion_image, misclassified_image
 from .framework import Runner, UserError
-from .framework.storage import write_json
+from .framework.storage import atomic_write, write_json
 from .model import MNISTClassifierModel
 
 
@@ -21,6 +23,7 @@ class Evaluation:
     total: int
     confusion: torch.Tensor  # [true, predicted] counts
     seconds: float
+    mistakes: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # images, true, predicted (some)
 
     @property
     def accuracy(self) -> float:
@@ -57,23 +60,34 @@ class MNISTClassifierRunner(Runner):
         images, targets = self.data.prepare(it_data, device)
         return F.nll_loss(self.model(images), targets)
 
-    def evaluate(self, split: str, device: torch.device) -> Evaluation:
-        """Loss and confusion matrix over a whole split, accumulated on the device (one sync at the end)."""
+    def evaluate(self, split: str, device: torch.device, keep_mistakes: int = 0) -> Evaluation:
+        """Loss and confusion matrix over a whole split, accumulated on the device (one sync at the end);
+        with ``keep_mistakes``, up to that many misclassified images too."""
         classes = len(self.data.class_names)
         confusion = torch.zeros(classes * classes, dtype=torch.long, device=device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        mistakes: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.model.eval()
         started = time.perf_counter()
-        with torch.inference_mode(), self.autocast():
+        with torch.inference_mode(), self.autocast(), self.progress(split, split) as bar:
             for it_data in self.data.loaders[split]:
                 images, targets = self.data.prepare(it_data, device)
                 output = self.model(images)
+                predicted = output.argmax(1)
                 loss_sum += F.nll_loss(output, targets, reduction="sum")
-                confusion += torch.bincount(targets * classes + output.argmax(1), minlength=classes * classes)
+                confusion += torch.bincount(targets * classes + predicted, minlength=classes * classes)
+                if keep_mistakes:
+                    wrong = predicted != targets
+                    mistakes.append((it_data[0][wrong][:keep_mistakes], targets[wrong][:keep_mistakes],
+                                     predicted[wrong][:keep_mistakes]))
+                bar.update(self.batch_count(it_data))
         confusion = confusion.view(classes, classes).cpu()
         total = int(confusion.sum())
+        kept = None
+        if keep_mistakes:
+            kept = tuple(torch.cat([m[i] for m in mistakes])[:keep_mistakes].cpu() for i in range(3))
         return Evaluation(loss_sum.item() / max(total, 1), int(confusion.diag().sum()), total, confusion,
-                          time.perf_counter() - started)
+                          time.perf_counter() - started, kept)
 
     def validate(self, device: torch.device) -> dict[str, float]:
         evaluation = self.evaluate("validation", device)
@@ -89,7 +103,7 @@ class MNISTClassifierRunner(Runner):
         if epoch is not None:
             self.load_states(epoch, device)
         epoch = self.counters["epoch"]
-        evaluation = self.evaluate("test", device)
+        evaluation = self.evaluate("test", device, keep_mistakes=48)
         self.metrics.update(test_loss=evaluation.loss, test_accuracy=evaluation.accuracy)
         summary = (f"Test of epoch {epoch} | accuracy {100 * evaluation.accuracy:.2f}% "
                    f"({evaluation.correct}/{evaluation.total}) | loss {evaluation.loss:.4f}")
@@ -97,7 +111,25 @@ class MNISTClassifierRunner(Runner):
         self.experiment.tbx.add_scalar("accuracy/epoch/test", evaluation.accuracy, epoch)
         result = {"epoch": epoch, **evaluation.as_dict()}
         write_json(self.experiment.results_path / f"test-{epoch}.json", result)
+        self.save_test_figures(evaluation, epoch)
         return {**result, "summary": summary}
+
+    def save_test_figures(self, evaluation: Evaluation, epoch: int) -> None:
+        """``results/confusion-<epoch>.png`` and ``results/misclassified-<epoch>.png``, also in TensorBoard."""
+        names = self.data.class_names
+        images, true, predicted = evaluation.mistakes
+        figures = {"confusion": confusion_image(evaluation.confusion, names),
+                   "misclassified": misclassified_image(images, [names[int(t)] for t in true],
+                                                        [names[int(p)] for p in predicted])}
+        for name, figure in figures.items():
+            buffer = io.BytesIO()
+            figure.save(buffer, format="PNG")
+            atomic_write(self.experiment.results_path / f"{name}-{epoch}.png", buffer.getvalue())
+            self.experiment.tbx.add_image(f"test/{name}", as_tensor(figure), epoch, dataformats="HWC")
+
+    def example_input(self, device: torch.device) -> torch.Tensor:
+        dataset = self.data.datasets["train"]
+        return self.data.prepare(dataset.__getitems__([0]), device)[0]
 
     def test_sample(self, sample: int, epoch: int | None, device: torch.device) -> dict[str, Any]:
         if epoch is not None:

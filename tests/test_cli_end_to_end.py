@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from conftest import REPO, TEST_SIZE, run_cli
 
@@ -60,6 +62,12 @@ def test_full_lifecycle(workdir: Path) -> None:
     assert confusion.shape == (10, 10) and confusion.sum() == TEST_SIZE
     assert confusion.diag().sum() == test_result["correct"]
     assert len(test_result["per_class_accuracy"]) == 10
+
+    with Image.open(experiment / "results" / "confusion-3.png") as picture:
+        assert picture.format == "PNG" and picture.size == (396, 412)  # 10x10 cells of 36 px + labels
+    mistakes = min(48, TEST_SIZE - test_result["correct"])
+    with Image.open(experiment / "results" / "misclassified-3.png") as picture:  # 8 tiles of 56+16 px a row
+        assert picture.format == "PNG" and picture.size == (448, 72 * max(1, -(-mistakes // 8)))
 
     result = cli(workdir, "test_sample", "--sample", "5", "--epoch", "3")
     assert f"Test sample 5 of epoch 3 | true {_test_label(workdir, 5)} | predicted" in result.stdout
@@ -159,9 +167,54 @@ def test_tensorboard_serves_the_experiment(trained_workdir: Path) -> None:
         scalars = set(next(iter(tags.values())))
         assert {"loss/iteration/train", "loss/epoch/train", "loss/epoch/validation", "accuracy/epoch/validation",
                 "accuracy/epoch/test", "lr/epoch"} <= scalars
+        base = f"http://127.0.0.1:{port}/data"
+        plugins = _get_json(f"{base}/plugins_listing")
+        assert all(plugins[name]["enabled"] for name in ("scalars", "images", "text", "graphs", "hparams"))
+        images = next(iter(_get_json(f"{base}/plugin/images/tags").values()))
+        assert {"test/confusion", "test/misclassified"} <= set(images)
+        assert "config/text_summary" in next(iter(_get_json(f"{base}/plugin/text/tags").values()))
+        request = urllib.request.Request(f"{base}/plugin/hparams/experiment", data=b'{"experimentName": ""}',
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            hparams = json.loads(response.read())
+        assert {"training.lr", "training.batch_size", "data.val_split", "seed"} <= {
+            info["name"] for info in hparams["hparamInfos"]}
+        assert {"accuracy/epoch/validation", "accuracy/epoch/test"} <= {
+            info["name"]["tag"] for info in hparams["metricInfos"]}
     finally:
         process.send_signal(signal.SIGTERM)  # the pipeline must stop its TensorBoard child too
         output = process.communicate(timeout=30)[0]
     assert f"http://127.0.0.1:{port}/" in output
     with socket.socket() as sock:  # nothing is left listening
         assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _train_on_a_terminal(workdir: Path, *extra: str) -> str:
+    """stderr is a pseudo-terminal, as when a person runs train: what does it show?"""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "mnist_classifier", "--experiment-name", "exp", "train",
+                                "--max-epochs", "1", "--device", "cpu", *extra], cwd=workdir, env=env,
+                               stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=300) == 0
+    os.close(leader)
+    return output.decode(errors="replace")
+
+
+def test_progress_bars_on_a_terminal_only(workdir: Path) -> None:
+    cli(workdir, "init")
+    shown = _train_on_a_terminal(workdir)
+    assert "epoch 1" in shown and "img/s" in shown and "validation" in shown and "test" in shown
+    cli(workdir, "train", "--max-epochs", "2", "--device", "cpu")  # not a terminal: no bars
+    assert "img/s" not in cli(workdir, "train", "--max-epochs", "3", "--device", "cpu").stderr
+    assert "img/s" not in _train_on_a_terminal(workdir, "--no-progress", "--max-epochs", "4")

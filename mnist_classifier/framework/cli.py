@@ -99,6 +99,10 @@ def build_parser(prog: str, extra: Sequence[Pipeline] = ()) -> argparse.Argument
                              help="bf16: forward passes under bf16 autocast, CUDA only (default: fp32)")
         command.add_argument("--compile", action="store_true", help="compile the model with torch.compile")
 
+    def add_no_progress(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--no-progress", action="store_true",
+                             help="no progress bars (they only show when stderr is a terminal anyway)")
+
     def add_epoch(command: argparse.ArgumentParser, what: str) -> None:
         command.add_argument("--epoch", type=_int_at_least(1), default=None,
                              help=f"epoch whose checkpoint to {what} (default: the newest)")
@@ -119,11 +123,13 @@ def build_parser(prog: str, extra: Sequence[Pipeline] = ()) -> argparse.Argument
     command.add_argument("--num-workers", type=_int_at_least(0), default=0,
                          help="DataLoader worker processes (default: 0)")
     add_device(command)
+    add_no_progress(command)
 
     command = add("test", "test-set accuracy of a checkpoint")
     add_epoch(command, "test")
     command.add_argument("--num-workers", type=_int_at_least(0), default=0, help="DataLoader worker processes")
     add_device(command)
+    add_no_progress(command)
 
     command = add("test_sample", "prediction for one test image")
     command.add_argument("--sample", type=_int_at_least(0), required=True, help="index of the test image")

@@ -78,8 +78,11 @@ def _device(ctx: Context) -> "torch.device":
 
 def _init_runner(ctx: Context, runner: "Runner", experiment: Experiment, data: "Data",
                  device: "torch.device") -> None:
+    from .progress import wanted
+
     runner.init(experiment, data, ctx.logger, device, precision=getattr(ctx.args, "precision", "fp32"),
                 compile_model=getattr(ctx.args, "compile", False))
+    runner.show_progress = wanted(getattr(ctx.args, "no_progress", True))
 
 
 @contextmanager

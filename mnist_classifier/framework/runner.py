@@ -7,10 +7,12 @@ Hooks, as in Skeltorch: ``init_model``, ``init_optimizer``, ``init_others``, ``t
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,24 @@ from . import checkpoints
 from .data import Data
 from .errors import Interrupted, UserError
 from .experiment import Experiment
+from .progress import Progress
 
 CHECKPOINT_FORMAT = 1
 _SPLIT_METRIC_RE = re.compile(r"(train|validation|test)_(\w+)")
+
+
+def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
+    """``{'training': {'lr': 1}}`` -> ``{'training.lr': 1}`` (HParams takes flat numbers, strings and bools)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        elif isinstance(value, (int, float, str, bool)):
+            flat[name] = value
+        else:
+            flat[name] = json.dumps(value)
+    return flat
 
 
 class Runner:
@@ -39,6 +56,7 @@ class Runner:
         self.stop_signal: int | None = None  # set by a SIGINT/SIGTERM handler: stop after the current step
         self.resume_point: dict[str, Any] | None = None  # where an interrupted epoch stopped
         self.precision = "fp32"
+        self.show_progress = False  # tqdm bars (set by the CLI when stderr is a terminal)
 
     def init(self, experiment: Experiment, data: Data, logger: logging.Logger, device: torch.device,
              precision: str = "fp32", compile_model: bool = False) -> None:
@@ -109,6 +127,21 @@ class Runner:
     def train_early_stopping(self) -> bool:
         return False
 
+    def example_input(self, device: torch.device) -> torch.Tensor | None:
+        """A model input for TensorBoard's graph (drawn once, at a fresh start); ``None`` skips the graph."""
+        return None
+
+    @staticmethod
+    def batch_count(it_data: Any) -> int:
+        """Items in a batch (for images/s): the length of its last element, e.g. the targets."""
+        return len(it_data[-1]) if isinstance(it_data, (tuple, list)) else len(it_data)
+
+    def progress(self, split: str, description: str) -> Progress:
+        """A progress bar over a split's loader (a no-op unless ``show_progress``)."""
+        loader = self.data.loaders[split]
+        total = len(loader.sampler) if hasattr(loader.sampler, "__len__") else len(loader.dataset)
+        return Progress(self.show_progress, total, description)
+
     # Training ---------------------------------------------------------------------------------------------------
     def train_before_epoch_tasks(self, device: torch.device) -> None:
         self.metrics["lr"] = self.optimizer.param_groups[0]["lr"]
@@ -158,6 +191,7 @@ class Runner:
         if self.counters["epoch"] >= max_epochs and self.resume_point is None:
             self.logger.info(f"Already trained to epoch {self.counters['epoch']}; raise --max-epochs to go on")
             return
+        self.log_run_start(device)
         while self.counters["epoch"] < max_epochs:
             self._stop_if_asked(None)
             self.counters["epoch"] += 1
@@ -169,23 +203,27 @@ class Runner:
             losses: list[float] = list(resume.get("losses", []))  # this epoch's steps, already off the device
             pending: list[torch.Tensor] = []
             loop_started = time.perf_counter()
-            for batch, it_data in enumerate(self.data.loaders["train"]):
-                if batch < len(losses):  # done before the interruption: same order, so skip it
-                    continue
-                self.counters["iteration"] += 1
-                self.optimizer.zero_grad(set_to_none=True)
-                with self.autocast():
-                    loss = self.train_step(it_data, device)
-                loss.backward()
-                self.optimizer.step()
-                pending.append(loss.detach())
-                if self.counters["iteration"] % log_period == 0:
-                    losses += self._collect_losses(pending)
-                    self.train_iteration_log(losses, log_period, device)
-                if self.stop_signal is not None:
-                    losses += self._collect_losses(pending)
-                    self.save_interrupted(losses, time.perf_counter() - started)
-                    self._stop_if_asked(f"epoch {self.counters['epoch']}, after batch {batch + 1}")
+            with self.progress("train", f"epoch {self.counters['epoch']}") as bar:
+                for batch, it_data in enumerate(self.data.loaders["train"]):
+                    if batch < len(losses):  # done before the interruption: same order, so skip it
+                        continue
+                    self.counters["iteration"] += 1
+                    self.optimizer.zero_grad(set_to_none=True)
+                    with self.autocast():
+                        loss = self.train_step(it_data, device)
+                    loss.backward()
+                    self.optimizer.step()
+                    pending.append(loss.detach())
+                    postfix = {}
+                    if self.counters["iteration"] % log_period == 0:
+                        losses += self._collect_losses(pending)
+                        self.train_iteration_log(losses, log_period, device)
+                        postfix = {"loss": f"{losses[-1]:.4f}"}
+                    bar.update(self.batch_count(it_data), **postfix)
+                    if self.stop_signal is not None:
+                        losses += self._collect_losses(pending)
+                        self.save_interrupted(losses, time.perf_counter() - started)
+                        self._stop_if_asked(f"epoch {self.counters['epoch']}, after batch {batch + 1}")
             losses += self._collect_losses(pending)
             self.metrics["train_loss"] = sum(losses) / len(losses)
             self.metrics["train_seconds"] = round(time.perf_counter() - loop_started, 3)  # the steps alone
@@ -198,10 +236,39 @@ class Runner:
             self.save_states()
             self.logger.info(f"Epoch {self.counters['epoch']} done | " + " | ".join(
                 f"{k} {v:.4f}" for k, v in self.metrics.items() if isinstance(v, float)))
+            self.log_hparams()
             self._stop_if_asked(f"the end of epoch {self.counters['epoch']}")
             if self.train_early_stopping():
                 self.logger.info(f"Early stopping after epoch {self.counters['epoch']}")
                 break
+
+    def log_run_start(self, device: torch.device) -> None:
+        """TensorBoard: the configuration as text, and the model's graph once, at a fresh start."""
+        configuration = self.experiment.configuration
+        text = json.dumps({"seed": configuration.seed, **configuration.values}, indent=2)
+        self.experiment.tbx.add_text("config", "```\n" + text + "\n```", self.counters["epoch"])
+        if self.counters["epoch"] == 0 and self.resume_point is None:
+            example = self.example_input(device)
+            if example is not None:
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+                        warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # add_graph traces with torch.jit, which warns it is old
+                    self.model.eval()
+                    self.experiment.tbx.add_graph(self.model, example)
+
+    def log_hparams(self) -> None:
+        """TensorBoard's HParams tab: the configuration against the latest epoch's validation and test accuracy,
+        so ``tensorboard --compare`` can rank experiments."""
+        from torch.utils.tensorboard.summary import hparams
+
+        values = {"seed": self.experiment.configuration.seed}
+        values.update(_flatten(self.experiment.configuration.values))
+        metrics = {f"{m.group(2)}/epoch/{m.group(1)}": value for key, value in self.metrics.items()
+                   if (m := _SPLIT_METRIC_RE.fullmatch(key)) and m.group(2) == "accuracy"}
+        if metrics:
+            writer = self.experiment.tbx._get_file_writer()
+            for summary in hparams(values, metrics):
+                writer.add_summary(summary, self.counters["epoch"])
 
     def _stop_if_asked(self, where: str | None) -> None:
         if self.stop_signal is not None:
