@@ -91,18 +91,15 @@ class Bound:
             return time.perf_counter() - started
 
 
-class ExampleNet(torch.nn.Module):
-    """The PyTorch MNIST example's network as it is published (this project's model computes the same values
-    faster), so that the recipe is measured as users run it."""
+class ExampleNet(MNISTClassifierModel):
+    """The PyTorch MNIST example's network as it is published: the same layers, but torch's own dropout and
+    ReLU before the pool (this project's model computes the same values faster), so that the recipe is
+    measured as users run it."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = torch.nn.Conv2d(1, 32, 3, 1)
-        self.conv2 = torch.nn.Conv2d(32, 64, 3, 1)
         self.dropout1 = torch.nn.Dropout(0.25)
         self.dropout2 = torch.nn.Dropout(0.5)
-        self.fc1 = torch.nn.Linear(9216, 128)
-        self.fc2 = torch.nn.Linear(128, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv1(x))

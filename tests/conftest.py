@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_classifier.data import write_idx
+from mnist_classifier.data import MNIST_FILES, write_idx
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_SIZE, TEST_SIZE = 1000, 200
@@ -48,13 +48,19 @@ def synthetic_data(tmp_path_factory) -> Path:
     return write_synthetic_mnist(tmp_path_factory.mktemp("synthetic") / "data")
 
 
+def make_workdir(root: Path, data: Path | None) -> Path:
+    """``root`` with the repository's config files (and a copy of ``data``), as a user's folder would have."""
+    for name in ("config.default.json", "config.schema.json"):
+        shutil.copy(REPO / name, root / name)
+    if data is not None:
+        shutil.copytree(data, root / "data")
+    return root
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, synthetic_data: Path) -> Path:
     """An empty folder with the repository's config files and the synthetic data, as a user would have."""
-    for name in ("config.default.json", "config.schema.json"):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(synthetic_data, tmp_path / "data")
-    return tmp_path
+    return make_workdir(tmp_path, synthetic_data)
 
 
 def run_cli(cwd: Path, *args: str, expect: int | None = 0, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -77,10 +83,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def trained_experiment(tmp_path_factory, synthetic_data: Path) -> Path:
     """A workdir whose experiment 'base' was created and trained 2 epochs; tests copy it, never change it."""
-    root = tmp_path_factory.mktemp("trained")
-    for name in ("config.default.json", "config.schema.json"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(synthetic_data, root / "data")
+    root = make_workdir(tmp_path_factory.mktemp("trained"), synthetic_data)
     run_cli(root, "--experiment-name", "base", "init", "--seed", "3")
     run_cli(root, "--experiment-name", "base", "train", "--max-epochs", "2", "--device", "cpu")
     return root
@@ -100,14 +103,11 @@ def real_mnist_experiment(tmp_path_factory) -> Path:
     mnist_dir = os.environ.get("MNIST_DIR")
     if not mnist_dir:
         pytest.skip("set MNIST_DIR to the four MNIST .gz files to run this")
-    root = tmp_path_factory.mktemp("real")
+    root = make_workdir(tmp_path_factory.mktemp("real"), None)
     raw = root / "data" / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    for name in MNIST_FILES:
         shutil.copy(Path(mnist_dir) / name, raw / name)
-    for name in ("config.default.json", "config.schema.json"):
-        shutil.copy(REPO / name, root / name)
     run_cli(root, "--experiment-name", "real", "init")
     run_cli(root, "--experiment-name", "real", "train", "--max-epochs", "1", "--device", "cpu")
     run_cli(root, "--experiment-name", "real", "create_release", "--epoch", "1")

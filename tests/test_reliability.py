@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, run_cli, snapshot
+from conftest import REPO, make_workdir, run_cli, snapshot
 from mnist_classifier.framework import checkpoints
 
 EPOCHS = "3"
@@ -68,10 +68,7 @@ class Training:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory, synthetic_data: Path) -> Path:
     """A workdir with experiment 'fresh' (initialised, untrained) and 'reference' (trained straight to 3)."""
-    root = tmp_path_factory.mktemp("reliability")
-    for name in ("config.default.json", "config.schema.json"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(synthetic_data, root / "data")
+    root = make_workdir(tmp_path_factory.mktemp("reliability"), synthetic_data)
     run_cli(root, "--experiment-name", "fresh", "init", "--seed", SEED)
     shutil.copytree(root / "experiments" / "fresh", root / "experiments" / "reference")
     run_cli(root, "--experiment-name", "reference", "train", "--max-epochs", EPOCHS, "--device", "cpu")
