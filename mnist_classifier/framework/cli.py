@@ -114,6 +114,9 @@ def build_parser(prog: str, extra: Sequence[Pipeline] = ()) -> argparse.Argument
                          default="config.schema.json", help="JSON Schema to validate it (default: config.schema.json)")
     command.add_argument("--seed", type=_seed, default=0,
                          help="seed for splits, initialisation and shuffling (default: 0)")
+    command.add_argument("--set", action="append", metavar="KEY=VALUE",
+                         help="override a configuration value before validation, e.g. --set training.lr=0.5 "
+                              "--set model.name=mlp (dotted key, JSON value; repeatable)")
 
     command = add("train", "train, resuming from the newest checkpoint")
     command.add_argument("--max-epochs", type=_int_at_least(1), default=10, help="train up to this epoch (default: 10)")

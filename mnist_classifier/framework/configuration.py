@@ -1,9 +1,11 @@
-"""Experiment configuration: a JSON file validated against a JSON Schema, with the schema's defaults filled in."""
+"""Experiment configuration: a JSON file plus ``--set KEY=VALUE`` overrides, validated against a JSON Schema with
+the schema's defaults filled in."""
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,51 @@ def read_json_file(path: Path, what: str) -> Any:
         ) from None
 
 
-def apply_defaults(config: Any, schema: dict) -> Any:
-    """Return ``config`` with every missing property that the schema gives a ``default`` for filled in."""
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``'training.lr=0.5'`` -> ``(['training', 'lr'], 0.5)``; the value is JSON, or else a plain string (``mlp``)."""
+    key, equals, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not equals or not all(part.strip() for part in parts):
+        raise UserError(f"--set {text!r} is not KEY=VALUE, write it like --set training.lr=0.5")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw  # Hydra-style: bare words are strings, no quoting needed on the command line
+    return [part.strip() for part in parts], value
+
+
+def apply_overrides(config: Any, overrides: list[str]) -> tuple[dict, dict[str, str]]:
+    """Apply ``--set KEY=VALUE`` overrides (dotted keys, JSON values) to a copy of ``config``, in order.
+
+    Returns the new configuration and, for each overridden key, the option that set it (to blame in errors).
+    Missing objects on the way are created; the schema then decides whether the key exists.
+    """
+    if not overrides:
+        return config, {}
+    if not isinstance(config, dict):
+        raise UserError("the configuration file must hold a JSON object to --set keys in, fix the file")
+    result = copy.deepcopy(config)
+    origins: dict[str, str] = {}
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = result
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise UserError(f"--set {text}: {'.'.join(parts[:depth + 1])} is {json.dumps(child)}, not an object "
+                                "with keys, set that key itself")
+            node = child
+        node[parts[-1]] = value
+        origins[".".join(parts)] = f"--set {text}"
+    return result, origins
+
+
+def apply_defaults(config: Any, schema: dict, matches: Callable[[Any, dict], bool] | None = None) -> Any:
+    """Return ``config`` with every missing property that the schema gives a ``default`` for filled in.
+
+    Defaults under ``allOf: [{if, then}]`` apply when the ``if`` holds (``matches`` decides), so each variant of
+    an object (``model.name`` = ``mlp``...) gets its own defaults.
+    """
     if not isinstance(config, dict) or not isinstance(schema, dict):
         return config
     result = copy.deepcopy(config)
@@ -40,7 +85,10 @@ def apply_defaults(config: Any, schema: dict) -> Any:
         if key not in result and "default" in subschema:
             result[key] = copy.deepcopy(subschema["default"])
         if key in result:
-            result[key] = apply_defaults(result[key], subschema)
+            result[key] = apply_defaults(result[key], subschema, matches)
+    for branch in schema.get("allOf", []):
+        if matches is not None and isinstance(branch, dict) and "if" in branch and matches(result, branch["if"]):
+            result = apply_defaults(result, branch.get("then", {}), matches)
     return result
 
 
@@ -48,8 +96,25 @@ def _key_path(path: Any) -> str:
     return ".".join(str(part) for part in path) or "(top level)"
 
 
-def validate(config: Any, schema: dict, config_name: str = "configuration") -> dict:
-    """Fill in defaults and validate; a violation is a ``UserError`` naming the offending key."""
+def _describe(error: Any) -> tuple[str, str, str]:
+    """The dotted key an error is about, what is wrong with it and what to do; an unknown key is named itself."""
+    key = _key_path(error.path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(error.schema.get("properties", {}))
+        unknown = [name for name in error.instance if name not in known]
+        if unknown:
+            where = list(error.path) + [unknown[0]]
+            return (_key_path(where), f"unknown key (known here: {', '.join(known) or 'none'})",
+                    "remove it or fix its spelling")
+    return key, error.message, "fix that value"
+
+
+def validate(config: Any, schema: dict, config_name: str = "configuration",
+             origins: dict[str, str] | None = None) -> dict:
+    """Fill in defaults and validate; a violation is a ``UserError`` naming the offending key.
+
+    ``origins`` maps overridden keys to the ``--set`` that set them, so the error blames the option, not the file.
+    """
     import jsonschema
 
     try:
@@ -58,13 +123,15 @@ def validate(config: Any, schema: dict, config_name: str = "configuration") -> d
     except jsonschema.SchemaError as error:
         raise UserError(f"the configuration schema is invalid at {_key_path(error.path)}: {error.message}, "
                         "fix the schema file") from None
-    config = apply_defaults(config, schema)
+    config = apply_defaults(config, schema, lambda value, subschema: validator_class(subschema).is_valid(value))
     errors = sorted(validator_class(schema).iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
-        error = errors[0]
-        raise UserError(
-            f"{config_name} violates the schema at {_key_path(error.path)}: {error.message}, fix that value"
-        )
+        key, message, advice = _describe(errors[0])
+        source = config_name
+        for overridden, option in (origins or {}).items():
+            if key == overridden or key.startswith(overridden + ".") or overridden.startswith(key + "."):
+                source = option
+        raise UserError(f"{source} violates the schema at {key}: {message}, {advice}")
     return config
 
 
