@@ -1,6 +1,7 @@
 """Using a trained model: ``load_release(path).predict(images)``, needing nothing but the release file.
 
-A release holds weights, architecture, normalisation and class names; it is read with
+A release holds weights, architecture (a registered model's name and arguments), normalisation, the
+preprocessing that makes real pictures look like the training images, and class names; it is read with
 ``torch.load(weights_only=True)`` and mapped to the CPU, so one made on a GPU predicts anywhere.
 """
 
@@ -14,9 +15,7 @@ import torch
 
 from .framework import UserError, checkpoints
 from .images import as_mnist_batch
-from .model import MNISTClassifierModel
-
-ARCHITECTURES: dict[str, type[torch.nn.Module]] = {"cnn": MNISTClassifierModel}
+from .model import MODELS, build_model
 
 
 @dataclass
@@ -32,12 +31,16 @@ class ReleasedModel:
         self.device = torch.device(device)
         try:
             architecture = state["architecture"]
-            model_class = ARCHITECTURES[architecture["name"]]
-            self.model = model_class(**architecture.get("kwargs", {}))
+            if architecture["name"] not in MODELS:
+                raise KeyError(f"model '{architecture['name']}' is not registered")
+            self.model = build_model(architecture["name"], architecture.get("kwargs", {}))
             self.model.load_state_dict(state["model"])
             self.mean = float(state["normalization"]["mean"][0])
             self.std = float(state["normalization"]["std"][0])
             self.class_names = [str(name) for name in state["class_names"]]
+            preprocessing = state.get("preprocessing", {"box": 20, "centre": "mass"})  # older releases: MNIST
+            self.box, self.centre = int(preprocessing["box"]), str(preprocessing["centre"])
+            self.dataset = str(state.get("dataset", "mnist"))
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise UserError(f"the release does not describe a model this version can build ({error}), "
                             "make it again with create_release") from None
@@ -47,7 +50,7 @@ class ReleasedModel:
 
     def predict(self, images: list, top_k: int = 1) -> list[Prediction]:
         """Classify file paths, PIL images or tensors (real photos are brought to MNIST's form first)."""
-        batch = as_mnist_batch(list(images))
+        batch = as_mnist_batch(list(images), self.box, self.centre)
         if not len(batch):
             return []
         x = batch.to(self.device).unsqueeze(1).float()

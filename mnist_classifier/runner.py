@@ -12,8 +12,9 @@ import torch.nn.functional as F
 
 from .figures import as_tensor, confusion_image, misclassified_image
 from .framework import Runner, UserError
+from .framework.history import epochs_without_improvement
 from .framework.storage import atomic_write, write_json
-from .model import MNISTClassifierModel
+from .model import build_model, model_kwargs
 
 
 @dataclass
@@ -39,9 +40,18 @@ class Evaluation:
 class MNISTClassifierRunner(Runner):
     scheduler: torch.optim.lr_scheduler.StepLR | None = None
 
+    input_shape = (1, 28, 28)
+
+    def model_config(self) -> dict[str, Any]:
+        """Config ``model`` (experiments made before it existed used the cnn)."""
+        return self.get_conf("model", default={"name": "cnn"})
+
     def init_model(self, device: torch.device) -> None:
+        """The registered model that config ``model.name`` names, built with the config's hyperparameters."""
+        config = self.model_config()
+        model = build_model(config["name"], model_kwargs(config, self.input_shape, len(self.data.class_names)))
         # channels_last: convolutions run faster in NHWC on CPUs (oneDNN) and GPUs (cuDNN)
-        self.model = MNISTClassifierModel().to(device, memory_format=torch.channels_last)
+        self.model = model.to(device, memory_format=torch.channels_last)
 
     def init_optimizer(self, device: torch.device) -> None:
         self.optimizer = torch.optim.Adadelta(self.model.parameters(), lr=self.get_conf("training", "lr"))
@@ -98,6 +108,17 @@ class MNISTClassifierRunner(Runner):
         self.scheduler.step()
         self.test(None, device)
 
+    def train_early_stopping(self) -> bool:
+        """Stop once ``training.early_stopping_patience`` epochs in a row brought no lower validation loss."""
+        patience = self.get_conf("training", "early_stopping_patience")
+        if patience is None or epochs_without_improvement(self.history) < patience:
+            return False
+        self.logger.info(f"No lower validation loss in the last {patience} epochs: stopping early")
+        return True
+
+    def checkpoints_to_keep(self) -> int | None:
+        return self.get_conf("training", "keep_checkpoints")
+
     def test(self, epoch: int | None, device: torch.device) -> dict[str, Any]:
         """Test-set accuracy: logged, sent to TensorBoard and written to ``results/test-<epoch>.json``."""
         if epoch is not None:
@@ -152,10 +173,15 @@ class MNISTClassifierRunner(Runner):
 
     def release_others(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         last = (checkpoint.get("history") or [{}])[-1]
+        config = self.model_config()
+        spec = self.data.spec
         return {
-            "architecture": {"name": "cnn", "class": MNISTClassifierModel.__name__, "kwargs": {},
-                             "input_shape": [1, 28, 28]},
+            "architecture": {"name": config["name"], "class": type(self.model).__name__,
+                             "kwargs": model_kwargs(config, self.input_shape, len(self.data.class_names)),
+                             "input_shape": list(self.input_shape)},
+            "dataset": self.data.dataset,
             "normalization": {"mean": [self.data.mean], "std": [self.data.std]},
+            "preprocessing": {"box": spec.box, "centre": spec.centre},
             "class_names": list(self.data.class_names),
             "test_accuracy": last.get("test_accuracy"),
         }
