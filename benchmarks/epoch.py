@@ -32,13 +32,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mnist_classifier.__main__ import main as cli  # noqa: E402
-from mnist_classifier.data import MNIST_FILES, MNISTClassifierData, write_idx  # noqa: E402
+from mnist_classifier.data import MNIST_FILES, MNIST_STATS, MNISTClassifierData, write_idx  # noqa: E402
 from mnist_classifier.framework import checkpoints  # noqa: E402
 from mnist_classifier.model import MNISTClassifierModel  # noqa: E402
 
 BATCH_SIZE = 64
 TEST_BATCH_SIZE = 1000
-MEAN, STD = MNISTClassifierData.mean, MNISTClassifierData.std
+MEAN, STD = MNIST_STATS
 
 
 def sync(device: torch.device) -> None:

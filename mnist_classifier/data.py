@@ -1,9 +1,11 @@
-"""MNIST through torchvision (which downloads and verifies it), served as uint8 tensors a batch at a time."""
+"""MNIST, Fashion-MNIST or KMNIST through torchvision (which downloads and verifies them), served as uint8 tensors
+a batch at a time."""
 
 from __future__ import annotations
 
 import math
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -40,72 +42,127 @@ def write_idx(path: Path, array: torch.Tensor) -> None:
     Path(path).write_bytes(header + array.numpy().tobytes())
 
 
-def download_mnist(data_path: Path, train: bool) -> None:
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One MNIST-format dataset: its torchvision class (also its folder under ``--data-path``), class names, and
+    how ``predict`` turns a real picture into one of its images (see ``images.to_mnist``)."""
+
+    torchvision_class: str
+    class_names: tuple[str, ...]
+    box: int  # the object's longer side, in pixels of the 28x28 image
+    centre: str  # "mass": centre of mass at the centre, as MNIST; "box": bounding box centred
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec("MNIST", tuple(str(digit) for digit in range(10)), box=20, centre="mass"),
+    "fashion_mnist": DatasetSpec("FashionMNIST", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                                                  "Shirt", "Sneaker", "Bag", "Ankle boot"), box=28, centre="box"),
+    "kmnist": DatasetSpec("KMNIST", ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"), box=28,
+                          centre="box"),
+}
+MNIST_STATS = (0.1307, 0.3081)  # experiments made before statistics were stored in data.json were all MNIST
+
+
+def raw_folder(data_path: Path, spec: DatasetSpec) -> Path:
+    return Path(data_path) / spec.torchvision_class / "raw"
+
+
+def download(data_path: Path, spec: DatasetSpec, train: bool) -> None:
     """Let torchvision verify (MD5) and extract the .gz files in ``raw/``, downloading those that are missing."""
     import torchvision
     from torchvision.datasets.utils import check_integrity
 
-    raw = Path(data_path) / "MNIST" / "raw"
+    raw = raw_folder(data_path, spec)
+    name = spec.torchvision_class
+    dataset_class = getattr(torchvision.datasets, name)
     prefix = "train" if train else "t10k"
-    for filename, md5 in torchvision.datasets.MNIST.resources:
+    for filename, md5 in dataset_class.resources:
         archive = raw / filename
         if filename.startswith(prefix) and archive.exists() and not check_integrity(str(archive), md5):
-            raise UserError(f"{archive} is damaged (its MD5 is not MNIST's), "
+            raise UserError(f"{archive} is damaged (its MD5 is not {name}'s), "
                             "delete it to download it again or copy the original")
     try:
-        torchvision.datasets.MNIST(str(data_path), train=train, download=True)
+        dataset_class(str(data_path), train=train, download=True)
     except RuntimeError as error:
         if "Error downloading" not in str(error):
-            raise UserError(f"MNIST files in {raw} are damaged ({str(error).splitlines()[0]}), "
+            raise UserError(f"{name} files in {raw} are damaged ({str(error).splitlines()[0]}), "
                             "delete them to download again or copy good ones") from None
-        raise UserError(f"MNIST is not in {raw} and could not be downloaded (no network?), "
+        raise UserError(f"{name} is not in {raw} and could not be downloaded (no network?), "
                         f"copy {', '.join(MNIST_FILES)} into {raw}") from None
     except (OSError, ValueError, AssertionError, EOFError) as error:
-        raise UserError(f"MNIST files in {raw} are damaged ({type(error).__name__}: {error}), "
+        raise UserError(f"{name} files in {raw} are damaged ({type(error).__name__}: {error}), "
                         "delete them to download again or copy good ones") from None
 
 
-def load_mnist(data_path: Path, train: bool) -> TensorDataset:
+def load_split(data_path: Path, spec: DatasetSpec, train: bool) -> TensorDataset:
     """Images as one ``[N, 28, 28]`` uint8 tensor and labels as one int64 tensor; downloads when missing.
 
     Once torchvision has verified and extracted the files, they are read directly: no torchvision import (1.5 s)
     and no per-image PIL objects.
     """
-    raw = Path(data_path) / "MNIST" / "raw"
+    raw = raw_folder(data_path, spec)
     prefix = "train" if train else "t10k"
     images_file, labels_file = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
     if not (images_file.exists() and labels_file.exists()):
-        download_mnist(data_path, train)
+        download(data_path, spec, train)
     images, labels = read_idx(images_file, 3), read_idx(labels_file, 1).long()
     if len(images) != len(labels):
         raise UserError(f"{raw} holds {len(images)} {prefix} images but {len(labels)} labels, "
                         "delete the extracted files and supply the originals")
-    if len(labels) and int(labels.max()) >= len(MNISTClassifierData.class_names):
-        raise UserError(f"{labels_file} has labels up to {int(labels.max())}, not digits 0-9: "
-                        "it is damaged, supply the original")
+    if len(labels) and int(labels.max()) >= len(spec.class_names):
+        raise UserError(f"{labels_file} has labels up to {int(labels.max())}, more than {spec.torchvision_class}'s "
+                        f"{len(spec.class_names)} classes: it is damaged, supply the original")
     return TensorDataset(images, labels)
 
 
+def pixel_statistics(images: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard deviation of ``pixel / 255`` over uint8 images, exact (from a 256-bin histogram)."""
+    counts = torch.bincount(images.flatten(), minlength=256).double()
+    values = torch.arange(256, dtype=torch.float64) / 255
+    total = counts.sum()
+    mean = float((counts * values).sum() / total)
+    variance = float((counts * values.square()).sum() / total) - mean**2
+    return mean, math.sqrt(max(variance, 0.0))
+
+
 class MNISTClassifierData(Data):
-    persisted = ("train_indexes", "validation_indexes")
-    mean = 0.1307  # of pixel/255 over the MNIST training images
-    std = 0.3081
-    class_names = [str(digit) for digit in range(10)]
+    """An MNIST-format dataset (config ``data.dataset``), its seeded train/validation split and its statistics."""
+
+    persisted = ("dataset", "class_names", "mean", "std", "train_indexes", "validation_indexes")
 
     def __init__(self) -> None:
         super().__init__()
+        self.dataset = "mnist"
+        self.class_names: list[str] = list(DATASETS["mnist"].class_names)
+        self.mean, self.std = MNIST_STATS  # of pixel/255 over the training split, computed at init
         self.train_indexes: list[int] = []
         self.validation_indexes: list[int] = []
         self.generators: dict[str, torch.Generator] = {}
 
+    @property
+    def spec(self) -> DatasetSpec:
+        return DATASETS[self.get_conf("data", "dataset", default="mnist")]
+
+    def load(self, state: dict) -> None:
+        """Restore ``data.json``; one written before datasets were configurable is MNIST with its usual statistics."""
+        super().load(state)
+        legacy = {"dataset": "mnist", "class_names": list(DATASETS["mnist"].class_names),
+                  "mean": MNIST_STATS[0], "std": MNIST_STATS[1]}
+        for name, value in legacy.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+
     def load_datasets(self, data_path: Path) -> None:
-        self.datasets["train"] = load_mnist(data_path, train=True)
+        self.datasets["train"] = load_split(data_path, self.spec, train=True)
         self.datasets["validation"] = self.datasets["train"]
-        self.datasets["test"] = load_mnist(data_path, train=False)
+        self.datasets["test"] = load_split(data_path, self.spec, train=False)
 
     def create(self, data_path: Path) -> None:
-        """Split the 60k training images into train and validation, drawn with the experiment's seed."""
+        """Split the training images into train and validation, drawn with the experiment's seed, and measure
+        the train split's pixel statistics (never the validation or test images)."""
         self.load_datasets(data_path)
+        self.dataset = self.get_conf("data", "dataset", default="mnist")
+        self.class_names = list(self.spec.class_names)
         size = len(self.datasets["train"])
         order = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed)).tolist()
         train_size = round((1 - self.get_conf("data", "val_split")) * size)
@@ -114,6 +171,13 @@ class MNISTClassifierData(Data):
                             f"{size} images, choose a value between 0 and 1")
         self.train_indexes = sorted(order[:train_size])
         self.validation_indexes = sorted(order[train_size:])
+        images = self.datasets["train"].inputs[torch.tensor(self.train_indexes)]
+        self.mean, self.std = pixel_statistics(images)
+        if self.std == 0:
+            raise UserError(f"every training image of {self.spec.torchvision_class} in {data_path} is the same "
+                            "constant, the files are damaged: supply the originals")
+        self.logger.info(f"Dataset {self.dataset}: {train_size} train, {size - train_size} validation images, "
+                         f"pixel mean {self.mean:.4f}, std {self.std:.4f}")
 
     def load_loaders(self, data_path: Path, num_workers: int) -> None:
         """Batches are fetched whole by ``__getitems__``; on CUDA without workers the dataset (47 MB) moves to the

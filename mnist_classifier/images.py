@@ -1,7 +1,8 @@
-"""Turning a real image (a photo, a scan, a drawing) into an MNIST-style digit, the way MNIST itself was made.
+"""Turning a real image (a photo, a scan, a drawing) into a 28x28 image the way the dataset's own were made.
 
 Grayscale (transparency composed over white), light-on-dark (a light background is inverted), cropped to the
-digit, scaled so its longer side is 20 pixels, and placed in 28x28 with its centre of mass at the centre.
+object, scaled so its longer side is ``box`` pixels, and placed in 28x28: MNIST digits fill a 20-pixel box with
+their centre of mass at the centre; Fashion-MNIST and KMNIST images fill the 28 pixels, centred as a box.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def to_grayscale(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def to_mnist(image: Image.Image) -> torch.Tensor:
-    """A ``[28, 28]`` uint8 tensor: light digit on black, 20x20 box, centred by centre of mass."""
+def to_mnist(image: Image.Image, box: int = 20, centre: str = "mass") -> torch.Tensor:
+    """A ``[28, 28]`` uint8 tensor: light object on black, longer side ``box`` pixels, centred by its centre of
+    mass (``centre='mass'``, as MNIST) or by its bounding box (``'box'``)."""
     gray = torch.frombuffer(bytearray(to_grayscale(image).tobytes()), dtype=torch.uint8)
     gray = gray.view(image.size[1], image.size[0]).float()
     border = torch.cat([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
@@ -54,14 +56,17 @@ def to_mnist(image: Image.Image) -> torch.Tensor:
     cols = torch.nonzero((ink > 0.2 * 255).any(0)).flatten()
     ink = ink[int(rows[0]):int(rows[-1]) + 1, int(cols[0]):int(cols[-1]) + 1]
     height, width = ink.shape
-    scale = 20 / max(height, width)
+    scale = box / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     digit = Image.frombytes("L", (width, height), ink.round().to(torch.uint8).numpy().tobytes())
     digit = torch.frombuffer(bytearray(digit.resize(size, Image.Resampling.LANCZOS).tobytes()), dtype=torch.uint8)
     digit = digit.view(size[1], size[0]).float()
-    ys, xs = torch.meshgrid(torch.arange(size[1]), torch.arange(size[0]), indexing="ij")
-    mass = float(digit.sum()) or 1.0
-    centre_y, centre_x = float((digit * ys).sum()) / mass, float((digit * xs).sum()) / mass
+    if centre == "mass":
+        ys, xs = torch.meshgrid(torch.arange(size[1]), torch.arange(size[0]), indexing="ij")
+        mass = float(digit.sum()) or 1.0
+        centre_y, centre_x = float((digit * ys).sum()) / mass, float((digit * xs).sum()) / mass
+    else:
+        centre_y, centre_x = size[1] / 2, size[0] / 2
     top = min(max(round(14 - centre_y), 0), 28 - size[1])
     left = min(max(round(14 - centre_x), 0), 28 - size[0])
     canvas = torch.zeros(28, 28)
@@ -69,11 +74,11 @@ def to_mnist(image: Image.Image) -> torch.Tensor:
     return canvas.round().clamp(0, 255).to(torch.uint8)
 
 
-def as_mnist_batch(images: list) -> torch.Tensor:
+def as_mnist_batch(images: list, box: int = 20, centre: str = "mass") -> torch.Tensor:
     """Paths, PIL images or tensors to a ``[N, 28, 28]`` uint8 batch.
 
-    A tensor that is already ``[28, 28]`` (or ``[1, 28, 28]``) uint8 is taken as an MNIST image as it is;
-    anything else goes through ``to_mnist``.
+    A tensor that is already ``[28, 28]`` (or ``[1, 28, 28]``) uint8 is taken as a dataset image as it is;
+    anything else goes through ``to_mnist(image, box, centre)``.
     """
     batch = []
     for item in images:
@@ -87,5 +92,5 @@ def as_mnist_batch(images: list) -> torch.Tensor:
             item = Image.fromarray(tensor.to(torch.uint8).cpu().numpy())
         elif not isinstance(item, Image.Image):
             item = open_image(item)
-        batch.append(to_mnist(ImageOps.exif_transpose(item) or item))
+        batch.append(to_mnist(ImageOps.exif_transpose(item) or item, box, centre))
     return torch.stack(batch) if batch else torch.zeros(0, 28, 28, dtype=torch.uint8)

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--release", help="a release file; then no experiment or dataset is needed")
     parser.add_argument("--epoch", type=int_at_least(1), default=None,
                         help="with --experiment-name: the checkpoint to use (default: the newest)")
-    parser.add_argument("--top-k", type=int_at_least(1), default=1, help="show the K most likely digits")
+    parser.add_argument("--top-k", type=int_at_least(1), default=1, help="show the K most likely classes")
     parser.add_argument("--json", action="store_true", help="print as JSON")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
 
@@ -45,7 +45,7 @@ def run(ctx: Context) -> int:
     prepared, problems = {}, {}
     for path in args.images:  # one unreadable file must not stop the others
         try:
-            prepared[path] = as_mnist_batch([path])[0]
+            prepared[path] = as_mnist_batch([path], model.box, model.centre)[0]
         except UserError as error:
             problems[path] = str(error)
     predictions = dict(zip(prepared, model.predict(list(prepared.values()), args.top_k), strict=True))
@@ -56,8 +56,8 @@ def run(ctx: Context) -> int:
             results.append({"path": path, "error": problems[path]})
             continue
         prediction = predictions[path]
-        results.append({"path": path, "digit": prediction.label, "probability": prediction.probability,
-                        "top_k": [{"digit": label, "probability": p} for label, p in prediction.top]})
+        results.append({"path": path, "label": prediction.label, "probability": prediction.probability,
+                        "top_k": [{"label": label, "probability": p} for label, p in prediction.top]})
         if not args.json:
             print(f"{path}: " + ", ".join(f"{label} ({100 * p:.1f}%)" for label, p in prediction.top))
     if args.json:
