@@ -15,6 +15,7 @@ from typing import Any
 from . import checkpoints
 from .configuration import Configuration
 from .errors import UserError
+from .history import best_epoch
 from .lock import ExperimentLock
 from .storage import DIR_MODE, fsync_dir, read_json, remove_temporaries, write_json
 
@@ -41,6 +42,7 @@ class Experiment:
         self.experiments_path = Path(experiments_path)
         self.path = self.experiments_path / self.name
         self.configuration: Configuration | None = None
+        self.overrides: list[str] = []  # the init's --set options, as a record
         self._tbx = None
 
     # Layout -----------------------------------------------------------------------------------------------------
@@ -89,8 +91,11 @@ class Experiment:
         return self.config_file.is_file()
 
     # Creation and loading ---------------------------------------------------------------------------------------
-    def create(self, config: dict, seed: int, data_state: dict) -> None:
-        """Build the folder next to its final place and rename it in, so a failed ``init`` leaves nothing."""
+    def create(self, config: dict, seed: int, data_state: dict, overrides: list[str] | None = None) -> None:
+        """Build the folder next to its final place and rename it in, so a failed ``init`` leaves nothing.
+
+        ``config`` is final (overrides applied, defaults filled in); ``overrides`` are kept as a record of how.
+        """
         if self.path.exists():
             raise UserError(
                 f"experiment '{self.name}' already exists in {self.experiments_path}, choose another name"
@@ -106,7 +111,8 @@ class Experiment:
                 (staging / folder).mkdir()
             created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             write_json(staging / "config.json",
-                       {"format": FORMAT_VERSION, "created": created, "seed": seed, "config": config})
+                       {"format": FORMAT_VERSION, "created": created, "seed": seed, "config": config,
+                        "overrides": list(overrides or [])})
             write_json(staging / "data.json", data_state)
             (staging / "verbose.log").touch()
             (staging / ".lock").touch()
@@ -126,6 +132,7 @@ class Experiment:
         try:
             stored = read_json(self.config_file)
             self.configuration = Configuration(stored["config"], int(stored["seed"]))
+            self.overrides = [str(item) for item in stored.get("overrides", [])]
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise UserError(
                 f"{self.config_file} is missing or damaged ({type(error).__name__}: {error}), "
@@ -197,19 +204,27 @@ class Experiment:
 
     # Summary ----------------------------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        """What ``info`` shows: configuration, seed, split sizes and every checkpoint with its epoch metrics."""
+        """What ``info`` shows: configuration, seed, data statistics, split sizes and every checkpoint with its epoch
+        metrics, the best one marked (``best_epoch``)."""
         configuration = self.configuration or self.load()
         data_state = self.load_data_state()
         splits = {key[: -len("_indexes")]: len(value) for key, value in data_state.items()
                   if key.endswith("_indexes") and isinstance(value, list)}
+        checkpoint_entries = [{"epoch": e, "file": self.checkpoint_path(e).name, **self.read_epoch_metrics(e)}
+                              for e in self.checkpoint_epochs()]
+        best = best_epoch(checkpoint_entries)
+        for entry in checkpoint_entries:
+            entry["best"] = entry["epoch"] == best
         return {
             "name": self.name,
             "path": str(self.path),
             "seed": configuration.seed,
             "config": configuration.values,
+            "overrides": self.overrides,
+            "data": {key: value for key, value in data_state.items() if not key.endswith("_indexes")},
             "splits": splits,
-            "checkpoints": [{"epoch": e, "file": self.checkpoint_path(e).name, **self.read_epoch_metrics(e)}
-                            for e in self.checkpoint_epochs()],
+            "best_epoch": best,
+            "checkpoints": checkpoint_entries,
             "releases": [{"epoch": e, "file": self.release_path(e).name, **self.read_epoch_metrics(e)}
                          for e in self.release_epochs()],
             "interrupted": self.interrupted_path.exists(),

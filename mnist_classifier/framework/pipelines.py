@@ -21,9 +21,10 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .configuration import Configuration, read_json_file, validate
+from .configuration import Configuration, apply_overrides, read_json_file, validate
 from .errors import UserError
 from .experiment import Experiment
+from .history import best_epoch
 from .logs import attach_log_file
 
 if TYPE_CHECKING:
@@ -110,12 +111,13 @@ def init(ctx: Context) -> int:
     schema = read_json_file(args.config_schema_file, "schema file")
     if not isinstance(schema, dict):
         raise UserError(f"schema file {args.config_schema_file} must hold a JSON object, fix the file")
-    values = validate(config, schema, f"configuration file {args.config_path}")
+    config, origins = apply_overrides(config, args.set or [])
+    values = validate(config, schema, f"configuration file {args.config_path}", origins)
     configuration = Configuration(values, args.seed)
     ctx.logger.info(f"Creating experiment '{experiment.name}' with seed {args.seed}")
     data = _data(ctx, configuration)
     data.create(Path(args.data_path))
-    experiment.create(values, args.seed, data.save())
+    experiment.create(values, args.seed, data.save(), overrides=args.set or [])
     attach_log_file(ctx.logger, experiment.log_file)
     ctx.report(f"Created experiment '{experiment.name}' in {experiment.path}")
     return 0
@@ -140,10 +142,39 @@ def train(ctx: Context) -> int:
             runner.train(args.max_epochs, args.log_period, device)
         finally:
             experiment.close()
-    last = runner.history[-1] if runner.history else {}
-    summary = ", ".join(f"{k.replace('_', ' ')} {100 * last[k]:.2f}%" for k in last if k.endswith("accuracy"))
-    ctx.report(f"Trained '{experiment.name}' to epoch {runner.counters['epoch']}" + (f": {summary}" if summary else ""))
+    for line in train_summary(experiment, runner.history):
+        ctx.report(line)
     return 0
+
+
+def train_summary(experiment: Experiment, history: list[dict[str, Any]]) -> list[str]:
+    """The end of ``train`` on one screen: where it stopped, the best epoch and its accuracies, time per epoch and
+    the checkpoints left."""
+    if not history:
+        return [f"'{experiment.name}' has no finished epoch yet"]
+    last = history[-1]
+    stopped = " (stopped early: the validation loss stopped improving)" if last.get("stopped_early") else ""
+    lines = [f"Trained '{experiment.name}' to epoch {last['epoch']}{stopped}"]
+    best = best_epoch(history)
+    if best is not None:
+        entry = next(item for item in history if item.get("epoch") == best)
+        shown = [key for key in entry if key.endswith("_accuracy")] + ["validation_loss"]
+        metrics = [f"{key.replace('_', ' ')} {_format_metric(key, entry[key])}"
+                   for key in sorted(shown, key=lambda k: (not k.endswith("accuracy"), not k.startswith("validation")))
+                   if isinstance(entry.get(key), (int, float))]
+        lines.append(f"Best epoch {best}: " + " | ".join(metrics))
+    timed = [item for item in history if isinstance(item.get("epoch_seconds"), (int, float))]
+    if timed:
+        mean = sum(item["epoch_seconds"] for item in timed) / len(timed)
+        steps = [item["train_seconds"] for item in timed if isinstance(item.get("train_seconds"), (int, float))]
+        detail = f", of which training steps {_seconds(sum(steps) / len(steps))}" if steps else ""
+        epochs = f"{len(timed)} epoch" + ("s" if len(timed) > 1 else "")
+        lines.append(f"Time per epoch: {_seconds(mean)} (mean of {epochs}{detail})")
+    kept = experiment.checkpoint_epochs()
+    if kept:
+        lines.append("Checkpoints kept: epochs " + ", ".join(map(str, kept))
+                     + (f" (best {best})" if best in kept else ""))
+    return lines
 
 
 def _loaded_runner(ctx: Context, experiment: Experiment, epoch: int, device: "torch.device",
@@ -200,8 +231,17 @@ def info(ctx: Context) -> int:
 def format_info(summary: dict[str, Any]) -> str:
     lines = [f"Experiment '{summary['name']}' in {summary['path']}", f"Seed: {summary['seed']}", "Configuration:"]
     lines += [f"  {key} = {json.dumps(value)}" for key, value in _flatten(summary["config"])]
+    if summary.get("overrides"):
+        lines.append("Set at init: " + " ".join(f"--set {item}" for item in summary["overrides"]))
+    if summary.get("data"):
+        lines.append("Data: " + " | ".join(f"{key.replace('_', ' ')} {_format_value(value)}"
+                                           for key, value in summary["data"].items()))
     lines.append("Splits: " + ", ".join(f"{name} {size}" for name, size in summary["splits"].items()))
-    lines.append("Checkpoints:" if summary["checkpoints"] else "Checkpoints: none yet (run train)")
+    if summary["checkpoints"]:
+        best = summary.get("best_epoch")
+        lines.append("Checkpoints:" + (f" (best: epoch {best}, by validation accuracy)" if best is not None else ""))
+    else:
+        lines.append("Checkpoints: none yet (run train)")
     lines += [_format_checkpoint(checkpoint) for checkpoint in summary["checkpoints"]]
     lines.append("Releases:" if summary["releases"] else "Releases: none (run create_release)")
     lines += [_format_checkpoint(release) for release in summary["releases"]]
@@ -214,8 +254,23 @@ def format_info(summary: dict[str, Any]) -> str:
 
 def _format_checkpoint(entry: dict[str, Any]) -> str:
     metrics = [f"{key.replace('_', ' ')} {_format_metric(key, value)}" for key, value in entry.items()
-               if key not in ("epoch", "file") and isinstance(value, (int, float))]
-    return f"  epoch {entry['epoch']} ({entry['file']}): " + (" | ".join(metrics) or "no metrics recorded")
+               if key not in ("epoch", "file") and isinstance(value, (int, float)) and not isinstance(value, bool)]
+    flags = [key.replace("_", " ") for key in ("stopped_early",) if entry.get(key) is True]
+    marker = " [best]" if entry.get("best") else ""
+    return (f"  epoch {entry['epoch']} ({entry['file']}){marker}: "
+            + (" | ".join(metrics + flags) or "no metrics recorded"))
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
 
 
 def _format_metric(key: str, value: float) -> str:

@@ -2,7 +2,8 @@
 
 Hooks, as in Skeltorch: ``init_model``, ``init_optimizer``, ``init_others``, ``train_step``, ``validate``,
 ``train_before_epoch_tasks``, ``train_iteration_log``, ``train_after_epoch_tasks``, ``train_early_stopping``,
-``save_states_others``, ``load_states_others``, ``test``, ``test_sample``, ``release_others``.
+``save_states_others``, ``load_states_others``, ``test``, ``test_sample``, ``release_others``, and
+``checkpoints_to_keep`` for retention.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from . import checkpoints
 from .data import Data
 from .errors import Interrupted, UserError
 from .experiment import Experiment
+from .history import best_epoch
 from .progress import Progress
 
 CHECKPOINT_FORMAT = 1
@@ -125,7 +127,12 @@ class Runner:
         return {}
 
     def train_early_stopping(self) -> bool:
+        """After each epoch (its metrics are ``self.history[-1]``): ``True`` ends training there, for good."""
         return False
+
+    def checkpoints_to_keep(self) -> int | None:
+        """Keep only the newest K epoch checkpoints plus the best one (see ``history.best_epoch``); ``None``: all."""
+        return None
 
     def example_input(self, device: torch.device) -> torch.Tensor | None:
         """A model input for TensorBoard's graph (drawn once, at a fresh start); ``None`` skips the graph."""
@@ -188,6 +195,10 @@ class Runner:
         After ``stop_signal`` is set (SIGINT/SIGTERM) the current step finishes, the position inside the epoch is
         saved to ``interrupted.checkpoint.pkl`` and ``Interrupted`` is raised; the next ``train`` goes on from there.
         """
+        if self.history and self.history[-1].get("stopped_early") and self.resume_point is None:
+            self.logger.info(f"Training stopped early at epoch {self.counters['epoch']}; nothing more to do "
+                             "(train --epoch E goes on from an earlier epoch)")
+            return
         if self.counters["epoch"] >= max_epochs and self.resume_point is None:
             self.logger.info(f"Already trained to epoch {self.counters['epoch']}; raise --max-epochs to go on")
             return
@@ -233,12 +244,16 @@ class Runner:
             self.train_after_epoch_tasks(device)
             self.metrics["epoch_seconds"] = round(time.perf_counter() - started, 3)
             self.history.append(self.metrics)
+            stop = self.train_early_stopping()
+            if stop:  # recorded in the checkpoint, so a later train does not go on
+                self.metrics["stopped_early"] = True
             self.save_states()
+            self.remove_old_checkpoints()
             self.logger.info(f"Epoch {self.counters['epoch']} done | " + " | ".join(
                 f"{k} {v:.4f}" for k, v in self.metrics.items() if isinstance(v, float)))
             self.log_hparams()
             self._stop_if_asked(f"the end of epoch {self.counters['epoch']}")
-            if self.train_early_stopping():
+            if stop:
                 self.logger.info(f"Early stopping after epoch {self.counters['epoch']}")
                 break
 
@@ -301,6 +316,23 @@ class Runner:
         if interrupted.exists():  # superseded by the finished epoch
             interrupted.unlink()
         self.logger.info(f"Saved checkpoint {path}")
+
+    def remove_old_checkpoints(self) -> None:
+        """Retention: delete epoch checkpoints beyond the newest ``checkpoints_to_keep()`` except the best.
+
+        Runs after the new checkpoint is safely written. Epochs after the current one (left by an earlier run that
+        ``train --epoch`` went back from) are not this run's to judge, and releases are never touched.
+        """
+        keep = self.checkpoints_to_keep()
+        if keep is None:
+            return
+        epoch = self.counters["epoch"]
+        ours = [e for e in self.experiment.checkpoint_epochs() if e <= epoch]
+        kept = set(ours[-keep:]) | {best_epoch(self.history)}
+        for old in ours:
+            if old not in kept:
+                self.experiment.checkpoint_path(old).unlink(missing_ok=True)
+                self.logger.info(f"Removed checkpoint of epoch {old} (keeping the newest {keep} and the best)")
 
     def save_interrupted(self, losses: list[float], seconds: float) -> None:
         """Save the state after the current step, with the position inside the epoch, to resume exactly there."""
