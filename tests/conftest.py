@@ -32,8 +32,10 @@ def synthetic_digits(count: int, seed: int):
     return images, labels
 
 
-def write_synthetic_mnist(data_path: Path, train_size: int = TRAIN_SIZE, test_size: int = TEST_SIZE) -> Path:
-    raw = data_path / "MNIST" / "raw"
+def write_synthetic_mnist(data_path: Path, train_size: int = TRAIN_SIZE, test_size: int = TEST_SIZE,
+                          folder: str = "MNIST") -> Path:
+    """Synthetic IDX files in ``data_path/<folder>/raw`` (``FashionMNIST``, ``KMNIST``: the same format)."""
+    raw = data_path / folder / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for prefix, size, seed in (("train", train_size, 1), ("t10k", test_size, 2)):
         images, labels = synthetic_digits(size, seed)

@@ -75,16 +75,21 @@ def test_full_lifecycle(workdir: Path) -> None:
     result = cli(workdir, "info")
     assert "Seed: 7" in result.stdout and "train 800, validation 200" in result.stdout
     for epoch in (1, 2, 3):
-        assert f"epoch {epoch} ({epoch}.checkpoint.pkl): lr " in result.stdout
+        assert f"epoch {epoch} ({epoch}.checkpoint.pkl)" in result.stdout
     summary = json.loads(cli(workdir, "info", "--json").stdout)
     assert [c["epoch"] for c in summary["checkpoints"]] == [1, 2, 3]
+    best = summary["best_epoch"]
+    assert [c["best"] for c in summary["checkpoints"]] == [epoch == best for epoch in (1, 2, 3)]
+    assert result.stdout.count("[best]") == 1 and f"epoch {best} ({best}.checkpoint.pkl) [best]: lr " in result.stdout
     assert summary["checkpoints"][2]["test_accuracy"] == test_result["accuracy"]
     assert summary["releases"] == []
 
     cli(workdir, "create_release", "--epoch", "3")
     release = torch.load(experiment / "checkpoints" / "3.checkpoint.release.pkl", weights_only=True)
-    assert set(release) == {"format", "kind", "epoch", "model", "architecture", "normalization", "class_names",
-                            "test_accuracy"}
+    assert set(release) == {"format", "kind", "epoch", "model", "architecture", "dataset", "normalization",
+                            "preprocessing", "class_names", "test_accuracy"}
+    assert release["dataset"] == "mnist" and release["preprocessing"] == {"box": 20, "centre": "mass"}
+    assert release["architecture"]["name"] == "cnn"
     assert release["epoch"] == 3 and release["test_accuracy"] == test_result["accuracy"]
     assert release["class_names"] == [str(d) for d in range(10)]
     assert torch.equal(release["model"]["fc2.weight"], checkpoint["model"]["fc2.weight"])

@@ -125,6 +125,22 @@ CASES = [  # (id, argv run in the trained workdir, a fragment the one-line messa
     ("init-invalid-schema", [*INIT, "--config-schema-path", "bad-schema.json"], "schema"),
     ("init-negative-seed", [*INIT, "--seed", "-1"], "--seed"),
     ("init-no-data-offline", ["--data-path", "empty", *INIT], "could not be downloaded"),
+    ("init-no-fashion-offline", ["--data-path", "empty", *INIT, "--set", "data.dataset=fashion_mnist"],
+     "FashionMNIST is not in empty/FashionMNIST/raw"),
+    ("init-set-unknown-key", [*INIT, "--set", "training.momentum=0.9"], "--set training.momentum=0.9 violates the "
+     "schema at training.momentum: unknown key"),
+    ("init-set-bad-value", [*INIT, "--set", "training.lr=-1"], "--set training.lr=-1 violates the schema at "
+     "training.lr"),
+    ("init-set-word-for-number", [*INIT, "--set", "training.batch_size=many"], "training.batch_size: 'many'"),
+    ("init-set-unknown-model", [*INIT, "--set", "model.name=resnet"], "model.name: 'resnet' is not one of"),
+    ("init-set-other-models-key", [*INIT, "--set", "model.fc1=4"], "model.fc1: unknown key"),
+    ("init-set-mlp-bad-size", [*INIT, "--set", "model.name=mlp", "--set", "model.fc2=0"], "model.fc2"),
+    ("init-set-unknown-dataset", [*INIT, "--set", "data.dataset=cifar10"], "data.dataset"),
+    ("init-set-zero-patience", [*INIT, "--set", "training.early_stopping_patience=0"],
+     "training.early_stopping_patience"),
+    ("init-set-zero-kept", [*INIT, "--set", "training.keep_checkpoints=0"], "training.keep_checkpoints"),
+    ("init-set-no-equals", [*INIT, "--set", "training.lr"], "is not KEY=VALUE"),
+    ("init-set-through-a-number", [*INIT, "--set", "training.lr.decay=1"], "training.lr is 1.0, not an object"),
     ("no-experiment-name", ["train"], "--experiment-name"),
     ("bad-name-dots", ["--experiment-name", "..", "init"], "invalid experiment name"),
     ("bad-name-slash", ["--experiment-name", "a/b", "init"], "invalid experiment name"),
@@ -172,7 +188,8 @@ def test_the_table_is_broad() -> None:
 def test_bad_input(case: tuple, trained_workdir: Path, monkeypatch, capsys) -> None:
     _, argv, fragment, *setup = case
     monkeypatch.chdir(trained_workdir)
-    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])  # offline, even with network
+    for dataset in (torchvision.datasets.MNIST, torchvision.datasets.FashionMNIST, torchvision.datasets.KMNIST):
+        monkeypatch.setattr(dataset, "mirrors", ["http://127.0.0.1:9/"])  # offline, even with a network
     _write_bad_files(trained_workdir)
     cleanup = setup[0](trained_workdir) if setup else None
     if (trained_workdir / "port").exists():

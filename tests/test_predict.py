@@ -61,7 +61,7 @@ def test_predict_many_formats_and_bad_files(released: Path, tmp_path: Path) -> N
         f"error: {bad[1]} is not an image PIL can read (empty file)"]
     as_json = json.loads(run_cli(tmp_path, "predict", "--release", str(released), *files, "--json").stdout)
     assert [entry["path"] for entry in as_json] == files
-    assert all(entry["digit"] in "0123456789" and 0 < entry["probability"] <= 1 for entry in as_json)
+    assert all(entry["label"] in "0123456789" and 0 < entry["probability"] <= 1 for entry in as_json)
 
 
 def test_predict_from_an_experiment_checkpoint(trained_workdir: Path, tmp_path: Path) -> None:
@@ -140,5 +140,5 @@ def test_rendered_digits_with_a_real_mnist_release(real_mnist_experiment: Path, 
             files.append(str(path))
             truth.append(str(digit))
     results = json.loads(run_cli(tmp_path, "predict", "--release", str(release), *files, "--json").stdout)
-    correct = sum(entry["digit"] == expected for entry, expected in zip(results, truth, strict=True))
+    correct = sum(entry["label"] == expected for entry, expected in zip(results, truth, strict=True))
     assert correct / len(files) >= 0.9, f"{correct}/{len(files)} rendered digits recognised"
