@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import TEST_SIZE, TRAIN_SIZE
-from mnist_classifier.data import MNISTClassifierData
+from mnist_classifier.data import MNISTClassifierData, pixel_statistics
 from mnist_classifier.framework import Configuration, UserError
 
 CONFIG = {"data": {"val_split": 0.2}, "training": {"batch_size": 64, "test_batch_size": 100}}
@@ -93,3 +93,20 @@ def test_workers_serve_the_same_batches(synthetic_data: Path) -> None:
         data.set_epoch(1)
         batches[workers] = [targets for _, targets in data.loaders["train"]]
     assert all(torch.equal(a, b) for a, b in zip(batches[0], batches[2], strict=True))
+
+
+def test_pixel_statistics_are_exact() -> None:
+    images = torch.randint(0, 256, (50, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    mean, std = pixel_statistics(images)
+    as_float = images.double() / 255
+    assert mean == pytest.approx(float(as_float.mean()), rel=1e-12)
+    assert std == pytest.approx(float(as_float.std(unbiased=False)), rel=1e-9)
+
+
+def test_statistics_come_from_the_train_split_only(synthetic_data: Path) -> None:
+    data = make_data(6)
+    data.create(synthetic_data)
+    train_images = data.datasets["train"].inputs[data.train_indexes]
+    assert (data.mean, data.std) == pixel_statistics(train_images)
+    assert (data.mean, data.std) != pixel_statistics(data.datasets["train"].inputs)
+    assert data.save()["mean"] == data.mean and data.save()["class_names"] == [str(d) for d in range(10)]

@@ -10,9 +10,17 @@ import pytest
 import torch
 
 from mnist_classifier.framework import checkpoints
-from mnist_classifier.framework.configuration import Configuration, apply_defaults, read_json_file, validate
+from mnist_classifier.framework.configuration import (
+    Configuration,
+    apply_defaults,
+    apply_overrides,
+    parse_override,
+    read_json_file,
+    validate,
+)
 from mnist_classifier.framework.errors import UserError
 from mnist_classifier.framework.experiment import Experiment, _ranges, check_name
+from mnist_classifier.framework.history import best_epoch, epochs_without_improvement
 from mnist_classifier.framework.logs import attach_log_file, setup_logging
 from mnist_classifier.framework.storage import atomic_write, read_json, remove_temporaries, write_json
 
@@ -45,6 +53,48 @@ def test_apply_defaults_recurses_and_keeps_given_values() -> None:
 def test_schema_errors_name_the_key(change: dict, key: str) -> None:
     with pytest.raises(UserError, match=f"at {key}:"):
         validate({**DEFAULT, **change}, SCHEMA)
+
+
+@pytest.mark.parametrize(("text", "keys", "value"), [
+    ("training.lr=0.5", ["training", "lr"], 0.5),
+    ("model.name=mlp", ["model", "name"], "mlp"),  # a bare word is a string
+    ('model.name="mlp"', ["model", "name"], "mlp"),
+    ("a.b=true", ["a", "b"], True),
+    ("a=null", ["a"], None),
+    ('data={"val_split": 0.1}', ["data"], {"val_split": 0.1}),
+    ("a=x=y", ["a"], "x=y"),  # only the first '=' separates
+    ("a=", ["a"], ""),
+])
+def test_parse_override(text: str, keys: list[str], value: object) -> None:
+    assert parse_override(text) == (keys, value)
+
+
+@pytest.mark.parametrize("text", ["training.lr", "=1", "a..b=1", ".a=1", "a.=1"])
+def test_malformed_overrides_are_refused(text: str) -> None:
+    with pytest.raises(UserError, match="is not KEY=VALUE"):
+        parse_override(text)
+
+
+def test_overrides_apply_in_order_without_changing_the_input() -> None:
+    values, origins = apply_overrides(DEFAULT, ["training.lr=0.1", "model.name=mlp", "training.lr=0.2", "new.key=1"])
+    assert values["training"]["lr"] == 0.2 and values["model"] == {"name": "mlp"} and values["new"] == {"key": 1}
+    assert origins == {"training.lr": "--set training.lr=0.2", "model.name": "--set model.name=mlp",
+                       "new.key": "--set new.key=1"}
+    assert DEFAULT["training"]["lr"] == 1.0 and DEFAULT["model"] == {"name": "cnn"}
+    with pytest.raises(UserError, match="training.lr is 0.2, not an object"):
+        apply_overrides(values, ["training.lr.x=1"])
+
+
+def test_each_model_variant_gets_its_own_defaults_and_keys() -> None:
+    mlp = validate(apply_overrides(DEFAULT, ["model.name=mlp", "model.fc2=8"])[0], SCHEMA)
+    assert mlp["model"] == {"name": "mlp", "fc1": 1024, "fc2": 8, "dropout": 0.5}
+    assert validate({k: v for k, v in DEFAULT.items() if k != "model"}, SCHEMA)["model"] == {"name": "cnn"}
+    config, origins = apply_overrides(DEFAULT, ["model.fc1=4"])
+    with pytest.raises(UserError, match=r"^--set model.fc1=4 violates the schema at model.fc1: unknown key "
+                                        r"\(known here: name\), remove it or fix its spelling$"):
+        validate(config, SCHEMA, "configuration file c.json", origins)
+    with pytest.raises(UserError, match="^configuration file c.json violates the schema at extra: unknown key"):
+        validate({**DEFAULT, "extra": 1}, SCHEMA, "configuration file c.json")
 
 
 def test_read_json_file_reports_position(tmp_path: Path) -> None:
@@ -200,3 +250,61 @@ def test_log_is_held_until_attached(tmp_path: Path) -> None:
         handler.flush()
     text = log.read_text()
     assert text.index("before attaching") < text.index("after attaching")
+
+
+# History: best epoch, patience ------------------------------------------------------------------------------------
+def _history(*rows: tuple[float | None, float | None]) -> list[dict]:
+    return [{"epoch": epoch, "validation_accuracy": accuracy, "validation_loss": loss}
+            for epoch, (accuracy, loss) in enumerate(rows, start=1)]
+
+
+def test_best_epoch_is_highest_accuracy_then_lowest_loss_then_earliest() -> None:
+    assert best_epoch(_history((0.9, 0.3), (0.95, 0.2), (0.93, 0.1))) == 2
+    assert best_epoch(_history((0.95, 0.3), (0.95, 0.2), (0.95, 0.2))) == 2
+    assert best_epoch(_history((None, 0.3), (None, 0.1), (None, 0.2))) == 2  # no accuracy: the lowest loss
+    assert best_epoch(_history((float("nan"), 0.3), (0.5, 0.4))) == 2
+    assert best_epoch([]) is None and best_epoch([{"epoch": 1, "train_loss": 0.1}]) is None
+
+
+def test_epochs_without_improvement() -> None:
+    assert epochs_without_improvement([]) == 0
+    assert epochs_without_improvement(_history((0, 0.5), (0, 0.4), (0, 0.3))) == 0
+    assert epochs_without_improvement(_history((0, 0.5), (0, 0.4), (0, 0.4), (0, 0.45))) == 2  # equal is no better
+    assert epochs_without_improvement(_history((0, 0.5), (0, 0.6), (0, 0.4), (0, 0.7))) == 1
+
+
+def _runner_with_checkpoints(tmp_path: Path, epochs: list[int], history: list[dict], keep: int | None):
+    from mnist_classifier.framework.runner import Runner
+
+    experiment = Experiment(tmp_path, "r")
+    experiment.checkpoints_path.mkdir(parents=True)
+    for epoch in epochs:
+        experiment.checkpoint_path(epoch).write_bytes(b"x")
+    experiment.release_path(1).write_bytes(b"release")
+
+    class Keeping(Runner):
+        def checkpoints_to_keep(self) -> int | None:
+            return keep
+
+    runner = Keeping()
+    runner.experiment, runner.history = experiment, history
+    runner.counters["epoch"] = history[-1]["epoch"]
+    return runner, experiment
+
+
+def test_retention_keeps_the_newest_and_the_best(tmp_path: Path) -> None:
+    history = _history((0.5, 0.9), (0.99, 0.1), (0.9, 0.2), (0.9, 0.2), (0.95, 0.15), (0.96, 0.14))
+    runner, experiment = _runner_with_checkpoints(tmp_path, [1, 2, 3, 4, 5, 6], history, keep=2)
+    runner.remove_old_checkpoints()
+    assert experiment.checkpoint_epochs() == [2, 5, 6] and experiment.release_epochs() == [1]
+
+
+def test_retention_leaves_later_epochs_of_an_earlier_run_and_is_off_by_default(tmp_path: Path) -> None:
+    """After ``train --epoch 3`` over an 8-epoch run, epochs 5-8 are not this run's to delete."""
+    history = _history((0.5, 0.9), (0.6, 0.5), (0.7, 0.4), (0.8, 0.3))
+    runner, experiment = _runner_with_checkpoints(tmp_path / "a", [1, 2, 3, 4, 5, 6, 7, 8], history, keep=1)
+    runner.remove_old_checkpoints()
+    assert experiment.checkpoint_epochs() == [4, 5, 6, 7, 8]
+    runner, experiment = _runner_with_checkpoints(tmp_path / "b", [1, 2, 3, 4], history, keep=None)
+    runner.remove_old_checkpoints()
+    assert experiment.checkpoint_epochs() == [1, 2, 3, 4]

@@ -123,6 +123,21 @@ def test_preprocessing_matches_mnist_conventions() -> None:
     assert to_mnist(Image.new("L", (50, 50), 255)).sum() == 0, "a blank page is a blank digit"
 
 
+def test_fashion_style_preprocessing_fills_and_centres_the_box() -> None:
+    """Fashion-MNIST and KMNIST images fill 28 pixels, centred as a box: a wide dark bar on white becomes a
+    light bar 28 pixels wide, vertically centred."""
+    picture = Image.new("L", (300, 200), 255)
+    picture.paste(0, (20, 50, 220, 100))  # 200 x 50: the longer side is horizontal
+    image = to_mnist(picture, box=28, centre="box")
+    columns = torch.nonzero(image.max(0).values > 128).flatten()
+    rows = torch.nonzero(image.max(1).values > 128).flatten()
+    assert (int(columns[0]), int(columns[-1])) == (0, 27)
+    assert int(rows[-1]) - int(rows[0]) + 1 == 7 and abs(int(rows[0]) + int(rows[-1]) - 27) <= 1  # centred
+    digit = to_mnist(picture)  # MNIST's: 20 pixels
+    columns = torch.nonzero(digit.max(0).values > 128).flatten()
+    assert int(columns[-1]) - int(columns[0]) + 1 == 20
+
+
 def test_rendered_digits_with_a_real_mnist_release(real_mnist_experiment: Path, tmp_path: Path) -> None:
     """Digits drawn with a TrueType font, in several sizes, strokes, colours and places, read as PNG/JPEG."""
     release = real_mnist_experiment / "experiments" / "real" / "checkpoints" / "1.checkpoint.release.pkl"
