@@ -38,7 +38,7 @@ def run(ctx: Context) -> int:
         data.init(configuration, ctx.logger, device)
         data.load(experiment.load_data_state())
         runner = ctx.make_runner()
-        runner.init(experiment, data, ctx.logger, device)
+        runner.init(experiment, data, ctx.logger, device, training=False)
         model = ReleasedModel(runner.release_state(epoch), device)
     else:
         raise UserError("predict needs a model, give --release PATH or --experiment-name NAME")

@@ -38,10 +38,16 @@ def test_full_lifecycle(workdir: Path) -> None:
     assert len(splits["train_indexes"]) == 800 and len(splits["validation_indexes"]) == 200
     assert set(splits["train_indexes"]).isdisjoint(splits["validation_indexes"])
 
-    cli(workdir, "train", "--max-epochs", "2", "--device", "cpu", "--log-period", "5")
+    result = cli(workdir, "train", "--max-epochs", "2", "--device", "cpu", "--log-period", "5")
     assert sorted(p.name for p in (experiment / "checkpoints").iterdir()) == ["1.checkpoint.pkl", "2.checkpoint.pkl"]
     epoch2 = json.loads((experiment / "results" / "epoch-2.json").read_text())
     assert epoch2["epoch"] == 2 and epoch2["lr"] == 0.7  # StepLR stepped once after epoch 1
+    metrics = {e: json.loads((experiment / "results" / f"epoch-{e}.json").read_text()) for e in (1, 2)}
+    best = min(metrics, key=lambda e: (-metrics[e]["validation_accuracy"], metrics[e]["validation_loss"], e))
+    summary = result.stdout.splitlines()  # without --verbose: the end-of-train summary alone
+    assert summary[0] == "Trained 'exp' to epoch 2" and summary[1].startswith(f"Best epoch {best}: validation accuracy")
+    assert summary[2].startswith("Time per epoch: ") and "(mean of 2 epochs" in summary[2]
+    assert summary[3] == f"Checkpoints kept: epochs 1, 2 (best {best})" and len(summary) == 4
 
     # Resume: picks up epoch 2 automatically and trains only epoch 3.
     result = cli(workdir, "--verbose", "train", "--max-epochs", "3", "--device", "cpu")

@@ -136,14 +136,6 @@ def test_early_stopping_and_retention(workdir: Path) -> None:
     assert snapshot(experiment / "checkpoints") == before
 
 
-def test_without_patience_and_retention_everything_is_kept(trained_workdir: Path) -> None:
-    """The defaults change nothing: the 2-epoch experiment trains on to 4 and keeps all four checkpoints."""
-    result = run_cli(trained_workdir, "--experiment-name", "base", "train", "--max-epochs", "4", "--device", "cpu")
-    checkpoints = trained_workdir / "experiments" / "base" / "checkpoints"
-    assert sorted(p.name for p in checkpoints.glob("*.checkpoint.pkl")) == [f"{e}.checkpoint.pkl" for e in (1, 2, 3, 4)]
-    assert "Trained 'base' to epoch 4\n" in result.stdout and "Checkpoints kept: epochs 1, 2, 3, 4" in result.stdout
-
-
 def test_an_experiment_from_before_models_and_datasets_still_works(trained_workdir: Path) -> None:
     """config.json without ``model``/``data.dataset`` and data.json without statistics: MNIST and the cnn."""
     experiment = trained_workdir / "experiments" / "base"

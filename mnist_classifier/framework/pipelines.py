@@ -78,11 +78,11 @@ def _device(ctx: Context) -> "torch.device":
 
 
 def _init_runner(ctx: Context, runner: "Runner", experiment: Experiment, data: "Data",
-                 device: "torch.device") -> None:
+                 device: "torch.device", training: bool) -> None:
     from .progress import wanted
 
     runner.init(experiment, data, ctx.logger, device, precision=getattr(ctx.args, "precision", "fp32"),
-                compile_model=getattr(ctx.args, "compile", False))
+                compile_model=getattr(ctx.args, "compile", False), training=training)
     runner.show_progress = wanted(getattr(ctx.args, "no_progress", True))
 
 
@@ -133,7 +133,7 @@ def train(ctx: Context) -> int:
     with experiment.lock("train"), _stop_on_signals(runner):
         experiment.remove_temporaries()
         data = _data(ctx, experiment.configuration, experiment, args.num_workers, device)
-        _init_runner(ctx, runner, experiment, data, device)
+        _init_runner(ctx, runner, experiment, data, device, training=True)
         runner.load_states(args.epoch, device)
         attach_log_file(ctx.logger, experiment.log_file)
         ctx.logger.info(f"Training '{experiment.name}' on {device} from epoch {runner.counters['epoch']} "
@@ -181,7 +181,7 @@ def _loaded_runner(ctx: Context, experiment: Experiment, epoch: int, device: "to
                    num_workers: int | None) -> "Runner":
     data = _data(ctx, experiment.configuration, experiment, num_workers, device)
     runner = ctx.make_runner()
-    _init_runner(ctx, runner, experiment, data, device)
+    _init_runner(ctx, runner, experiment, data, device, training=False)
     runner.load_states(epoch, device)
     return runner
 

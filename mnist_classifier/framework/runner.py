@@ -61,11 +61,13 @@ class Runner:
         self.show_progress = False  # tqdm bars (set by the CLI when stderr is a terminal)
 
     def init(self, experiment: Experiment, data: Data, logger: logging.Logger, device: torch.device,
-             precision: str = "fp32", compile_model: bool = False) -> None:
+             precision: str = "fp32", compile_model: bool = False, training: bool = True) -> None:
         """Build model, optimizer and the rest from a seeded RNG, so a fresh start is reproducible.
 
         ``precision='bf16'`` runs forward passes under bf16 autocast (CUDA); ``compile_model`` compiles the
         model's forward with ``torch.compile`` in place, so checkpoints keep their plain parameter names.
+        ``training=False`` builds the model alone, for test and release: a torch optimizer's first parameter
+        group imports ``torch._dynamo``, which costs those commands 1.5 s for nothing.
         """
         if precision == "bf16" and device.type != "cuda":
             raise UserError("--precision bf16 needs a CUDA device, use --device cuda or the default fp32")
@@ -78,8 +80,9 @@ class Runner:
             torch.set_flush_denormal(True)
         torch.manual_seed(experiment.configuration.seed)
         self.init_model(device)
-        self.init_optimizer(device)
-        self.init_others(device)
+        if training:
+            self.init_optimizer(device)
+            self.init_others(device)
         if compile_model:
             self.model.compile()
 
@@ -380,13 +383,14 @@ class Runner:
             state = checkpoints.load(path)
         try:
             self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
             self.counters = dict(state["counters"])
             self.history = list(state["history"])
-            torch.set_rng_state(state["rng"]["torch"])
-            if torch.cuda.is_available() and len(state["rng"]["cuda"]) == torch.cuda.device_count():
-                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-            self.load_states_others(state["others"])
+            if self.optimizer is not None:  # built for training: restore everything it continues from
+                self.optimizer.load_state_dict(state["optimizer"])
+                torch.set_rng_state(state["rng"]["torch"])
+                if torch.cuda.is_available() and len(state["rng"]["cuda"]) == torch.cuda.device_count():
+                    torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+                self.load_states_others(state["others"])
             self.resume_point = state.get("resume_point")
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
