@@ -110,6 +110,11 @@ def _busy_port(work: Path):
     return server.close
 
 
+def _no_cxx(work: Path):
+    os.environ["CXX"] = str(work / "no-such-g++")
+    return lambda: os.environ.pop("CXX")
+
+
 INIT = ["--experiment-name", "n", "init"]
 BASE = ["--experiment-name", "base"]
 CASES = [  # (id, argv run in the trained workdir, a fragment the one-line message must contain)
@@ -151,6 +156,8 @@ CASES = [  # (id, argv run in the trained workdir, a fragment the one-line messa
     ("train-word-epochs", [*BASE, "train", "--max-epochs", "ten"], "ten"),
     ("train-cuda-unavailable", [*BASE, "train", "--device", "cuda:7"], "cuda:7"),
     ("train-unknown-device", [*BASE, "train", "--device", "tpu"], "unknown device"),
+    ("train-compile-no-compiler", [*BASE, "train", "--max-epochs", "3", "--compile", "--device", "cpu"],
+     "--compile on cpu needs a C++ compiler", _no_cxx),
     ("train-negative-workers", [*BASE, "train", "--num-workers", "-2"], "--num-workers"),
     ("test-unknown-epoch", [*BASE, "test", "--epoch", "5"], "epoch 5"),
     ("test-missing-experiment", ["--experiment-name", "ghost", "test"], "does not exist"),

@@ -11,9 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
+import shutil
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +88,7 @@ class Runner:
             self.init_optimizer(device)
             self.init_others(device)
         if compile_model:
+            _check_compiler(device)
             self.model.compile()
 
     def autocast(self) -> torch.autocast:
@@ -269,7 +274,7 @@ class Runner:
             example = self.example_input(device)
             if example is not None:
                 with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-                        warnings.catch_warnings():
+                        warnings.catch_warnings(), _eager(self.model):
                     warnings.simplefilter("ignore")  # add_graph traces with torch.jit, which warns it is old
                     self.model.eval()
                     self.experiment.tbx.add_graph(self.model, example)
@@ -413,3 +418,28 @@ class Runner:
         checkpoints.save(path, self.release_state(epoch))
         self.logger.info(f"Saved release {path}")
         return path
+
+
+@contextmanager
+def _eager(module: torch.nn.Module) -> Iterator[None]:
+    """Calls of ``module`` skip what ``Module.compile`` installed: ``torch.jit.trace`` (TensorBoard's graph)
+    refuses a module compiled in place, on every device."""
+    compiled = getattr(module, "_compiled_call_impl", None)
+    module._compiled_call_impl = None
+    try:
+        yield
+    finally:
+        module._compiled_call_impl = compiled
+
+
+def _check_compiler(device: torch.device) -> None:
+    """``torch.compile`` builds C++ kernels on CPU, and Triton builds its launchers with a C compiler on CUDA, at
+    the first call; without a compiler that fails deep inside Inductor, so say it before anything runs."""
+    if device.type == "cpu":
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime is found"
+        names, wanted = (os.environ.get("CXX", "g++"),), "a C++ compiler (g++, or name one in CXX)"
+    else:
+        names, wanted = (os.environ["CC"],) if "CC" in os.environ else ("clang", "gcc", "cc"), \
+            "a C compiler (gcc, or name one in CC)"
+    if not any(shutil.which(name) for name in names):
+        raise UserError(f"--compile on {device.type} needs {wanted}, install one or drop --compile")
