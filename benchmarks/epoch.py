@@ -66,12 +66,21 @@ def set_cpu_speed_settings(device: torch.device) -> None:
         torch.set_flush_denormal(True)
 
 
-class Bound:
-    """The compute bound: the bare model and optimizer stepping on one batch already on ``device``."""
+def bare_model(device: torch.device, compile_model: bool) -> MNISTClassifierModel:
+    """The project's model as ``train`` runs it: channels_last on ``device``, compiled when ``--compile`` is."""
+    model = MNISTClassifierModel().to(device, memory_format=torch.channels_last)
+    if compile_model:
+        model.compile()
+    return model
 
-    def __init__(self, device: torch.device, precision: str) -> None:
+
+class Bound:
+    """The compute bound: the bare model and optimizer stepping on one batch already on ``device``, with the
+    precision and compilation that ``train`` is given."""
+
+    def __init__(self, device: torch.device, precision: str, compile_model: bool) -> None:
         self.device, self.precision = device, precision
-        self.model = MNISTClassifierModel().to(device, memory_format=torch.channels_last).train()
+        self.model = bare_model(device, compile_model).train()
         self.optimizer = torch.optim.Adadelta(self.model.parameters(), lr=1.0)
         self.images = torch.randn(BATCH_SIZE, 1, 28, 28, device=device).contiguous(memory_format=torch.channels_last)
         self.targets = torch.randint(0, 10, (BATCH_SIZE,), device=device)
@@ -182,13 +191,13 @@ class Interleaver:
 
 
 def interleaved_epoch(work: Path, data: Path, device: torch.device, chunk: int, extra: list[str],
-                      precision: str) -> Interleaver:
+                      precision: str, compile_model: bool) -> Interleaver:
     """One epoch of this project's train through its CLI, with (a) and (c) run between its chunks."""
     from mnist_classifier.framework import App
     from mnist_classifier.runner import MNISTClassifierRunner
 
     set_cpu_speed_settings(device)
-    interleaver = Interleaver(Bound(device, precision), Recipe(data, device))
+    interleaver = Interleaver(Bound(device, precision, compile_model), Recipe(data, device))
 
     class Instrumented(MNISTClassifierRunner):
         def train_iteration_log(self, losses: list[float], log_period: int, device: torch.device) -> None:
@@ -203,23 +212,31 @@ def interleaved_epoch(work: Path, data: Path, device: torch.device, chunk: int, 
     return interleaver
 
 
-def inference_bound(device: torch.device, batches: int) -> float:
-    """Evaluation seconds per image of the bare model on one test-size batch already on ``device``."""
-    set_cpu_speed_settings(device)
-    model = MNISTClassifierModel().to(device, memory_format=torch.channels_last).eval()
-    images = torch.randn(TEST_BATCH_SIZE, 1, 28, 28, device=device).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        model(images)
-        sync(device)
-        started = time.perf_counter()
-        for _ in range(batches):
-            model(images).argmax(1)
-        sync(device)
-    return batches * TEST_BATCH_SIZE / (time.perf_counter() - started)
+class InferenceBound:
+    """The inference bound: forward passes of the bare model on one test-size batch already on ``device``."""
+
+    def __init__(self, device: torch.device, precision: str, compile_model: bool) -> None:
+        self.device, self.precision = device, precision
+        self.model = bare_model(device, compile_model).eval()
+        self.images = torch.randn(TEST_BATCH_SIZE, 1, 28, 28, device=device).contiguous(
+            memory_format=torch.channels_last)
+        self.run(1)  # warm-up (and compilation)
+
+    def run(self, batches: int) -> float:
+        """Images per second over ``batches`` batches."""
+        set_cpu_speed_settings(self.device)
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                                    enabled=self.precision == "bf16"):
+            sync(self.device)
+            started = time.perf_counter()
+            for _ in range(batches):
+                self.model(self.images).argmax(1)
+            sync(self.device)
+        return batches * TEST_BATCH_SIZE / (time.perf_counter() - started)
 
 
 def project_run(work: Path, data: Path, device: torch.device, epochs: int, extra: list[str],
-                test_rounds: int) -> dict:
+                test_rounds: int, inference: InferenceBound) -> dict:
     """An undisturbed init + train + test through the CLI: epoch time, checkpoint cost, wall time, accuracy."""
     common = ["--experiment-name", "bench", "--experiments-path", str(work), "--data-path", str(data)]
     if cli([*common, "init"]) != 0:
@@ -231,7 +248,7 @@ def project_run(work: Path, data: Path, device: torch.device, epochs: int, extra
     experiment = work / "bench"
     test_images = test_seconds = bound_seconds = 0.0
     for _ in range(test_rounds):  # test and its bound in alternation, as for training
-        bound_images_per_s = inference_bound(device, 10)
+        bound_images_per_s = inference.run(10)
         if cli([*common, "test", "--device", str(device), *extra]) != 0:
             raise SystemExit("test failed")
         test = json.loads((experiment / "results" / f"test-{epochs}.json").read_text())
@@ -278,8 +295,10 @@ def main() -> None:
         kind = prepare_data(data, None if quick else args.mnist_dir, 2048 if quick else 60000,
                             1000 if quick else 10000)
         chunk = 8 if quick else (25 if device.type == "cpu" else 100)
-        interleaved = interleaved_epoch(Path(tmp) / "experiments", data, device, chunk, extra, args.precision)
-        project = project_run(Path(tmp) / "experiments", data, device, args.epochs, extra, 1 if quick else 3)
+        interleaved = interleaved_epoch(Path(tmp) / "experiments", data, device, chunk, extra, args.precision,
+                                        args.compile)
+        project = project_run(Path(tmp) / "experiments", data, device, args.epochs, extra, 1 if quick else 3,
+                              InferenceBound(device, args.precision, args.compile))
     train, bound, recipe = (interleaved.images_per_s(which) for which in ("train", "bound", "recipe"))
     result = {
         "device": (torch.cuda.get_device_name(device) if device.type == "cuda"
