@@ -88,7 +88,8 @@ class MNISTClassifierRunner(Runner):
                 confusion += torch.bincount(targets * classes + predicted, minlength=classes * classes)
                 if keep_mistakes:
                     wrong = predicted != targets
-                    mistakes.append((it_data[0][wrong][:keep_mistakes], targets[wrong][:keep_mistakes],
+                    raw = it_data[0]  # on the CPU when workers feed a GPU: index it with a mask from there
+                    mistakes.append((raw[wrong.to(raw.device)][:keep_mistakes], targets[wrong][:keep_mistakes],
                                      predicted[wrong][:keep_mistakes]))
                 bar.update(self.batch_count(it_data))
         confusion = confusion.view(classes, classes).cpu()

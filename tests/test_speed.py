@@ -107,13 +107,27 @@ def test_bf16_needs_cuda(trained_workdir: Path) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_training_resumes_and_tests(trained_workdir: Path) -> None:
+    """Every CUDA path: the GPU-resident data, workers feeding the GPU, bf16, --compile, and a GPU checkpoint
+    that tests, releases and predicts on the CPU."""
     from conftest import run_cli
 
-    for extra in ([], ["--precision", "bf16"]):
-        run_cli(trained_workdir, "--experiment-name", "base", "train", "--max-epochs", "3" if not extra else "4",
-                "--device", "cuda", *extra)
-        result = run_cli(trained_workdir, "--experiment-name", "base", "test", "--device", "cuda", *extra)
-        assert "accuracy" in result.stdout
+    base = ["--experiment-name", "base"]
+    for epochs, extra in (("3", []), ("4", ["--precision", "bf16"]), ("5", ["--compile"]),
+                          ("6", ["--num-workers", "2"])):
+        train = run_cli(trained_workdir, *base, "train", "--max-epochs", epochs, "--device", "cuda", *extra)
+        assert f"Trained 'base' to epoch {epochs}" in train.stdout
+        for command in (["test"], ["test_sample", "--sample", "3"]):
+            assert "Test" in run_cli(trained_workdir, *base, *command, "--device", "cuda", *extra).stdout
+    on_gpu = run_cli(trained_workdir, *base, "test", "--device", "cuda").stdout
+    on_cpu = run_cli(trained_workdir, *base, "test", "--device", "cpu").stdout
+    assert on_gpu.split("|")[1] == on_cpu.split("|")[1]  # the same accuracy line
+    run_cli(trained_workdir, *base, "create_release", "--epoch", "6")
+    release = trained_workdir / "experiments" / "base" / "checkpoints" / "6.checkpoint.release.pkl"
+    from mnist_classifier.release import load_release
+
+    image = torch.zeros(28, 28, dtype=torch.uint8)
+    assert load_release(release, "cpu").predict([image])[0].label == load_release(release, "cuda").predict(
+        [image])[0].label
 
 
 def test_benchmark_runs_in_its_smallest_setting(tmp_path: Path) -> None:
