@@ -24,7 +24,9 @@ class TensorDataset(Dataset):
         return self.inputs[index], self.targets[index]
 
     def __getitems__(self, indexes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indexes, dtype=torch.long, device=self.inputs.device)
+        index = torch.as_tensor(indexes, dtype=torch.long)
+        if index.device != self.inputs.device:  # a blocking copy would wait for the GPU to finish every step
+            index = index.pin_memory().to(self.inputs.device, non_blocking=True)
         return self.inputs[index], self.targets[index]
 
     def to(self, device: torch.device) -> TensorDataset:
