@@ -292,8 +292,8 @@ def main() -> None:
     extra = ["--precision", args.precision] + (["--compile"] if args.compile else [])
     with tempfile.TemporaryDirectory(prefix="mnist-bench-") as tmp:
         data = Path(tmp) / "data"
-        kind = prepare_data(data, None if quick else args.mnist_dir, 2048 if quick else 60000,
-                            1000 if quick else 10000)
+        kind = prepare_data(data, None if quick else args.mnist_dir, 1280 if quick else 60000,
+                            500 if quick else 10000)
         chunk = 8 if quick else (25 if device.type == "cpu" else 100)
         interleaved = interleaved_epoch(Path(tmp) / "experiments", data, device, chunk, extra, args.precision,
                                         args.compile)

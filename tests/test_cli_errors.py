@@ -158,6 +158,8 @@ CASES = [  # (id, argv run in the trained workdir, a fragment the one-line messa
     ("train-unknown-device", [*BASE, "train", "--device", "tpu"], "unknown device"),
     ("train-compile-no-compiler", [*BASE, "train", "--max-epochs", "3", "--compile", "--device", "cpu"],
      "--compile on cpu needs a C++ compiler", _no_cxx),
+    ("test-bf16-on-cpu", [*BASE, "test", "--precision", "bf16", "--device", "cpu"],
+     "error: --precision bf16 needs a CUDA device, use --device cuda or the default fp32"),
     ("train-negative-workers", [*BASE, "train", "--num-workers", "-2"], "--num-workers"),
     ("test-unknown-epoch", [*BASE, "test", "--epoch", "5"], "epoch 5"),
     ("test-missing-experiment", ["--experiment-name", "ghost", "test"], "does not exist"),
