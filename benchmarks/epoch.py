@@ -32,8 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mnist_classifier.__main__ import main as cli  # noqa: E402
-from mnist_classifier.data import MNIST_FILES, MNIST_STATS, MNISTClassifierData, write_idx  # noqa: E402
+from mnist_classifier.datasets import MNIST_FILES, MNIST_STATS  # noqa: E402
 from mnist_classifier.framework import checkpoints  # noqa: E402
+from mnist_classifier.idx import write_idx  # noqa: E402
 from mnist_classifier.model import MNISTClassifierModel  # noqa: E402
 
 BATCH_SIZE = 64
@@ -193,7 +194,7 @@ class Interleaver:
 def interleaved_epoch(work: Path, data: Path, device: torch.device, chunk: int, extra: list[str],
                       precision: str, compile_model: bool) -> Interleaver:
     """One epoch of this project's train through its CLI, with (a) and (c) run between its chunks."""
-    from mnist_classifier.framework import App
+    from mnist_classifier.__main__ import make_app
     from mnist_classifier.runner import MNISTClassifierRunner
 
     set_cpu_speed_settings(device)
@@ -205,7 +206,7 @@ def interleaved_epoch(work: Path, data: Path, device: torch.device, chunk: int, 
             interleaver.after_chunk(log_period, device)
 
     common = ["--experiment-name", "interleaved", "--experiments-path", str(work), "--data-path", str(data)]
-    app = App(make_data=MNISTClassifierData, make_runner=Instrumented)
+    app = make_app(make_runner=Instrumented)
     if app.run([*common, "init"]) != 0 or app.run(
             [*common, "train", "--max-epochs", "1", "--device", str(device), "--log-period", str(chunk), *extra]):
         raise SystemExit("the interleaved train failed")
@@ -264,7 +265,7 @@ def project_run(work: Path, data: Path, device: torch.device, epochs: int, extra
         save_started = time.perf_counter()
         checkpoints.save(experiment / "checkpoints" / "bench-copy.checkpoint.pkl", state)
         saves.append(time.perf_counter() - save_started)
-    train_images = len(json.loads((experiment / "data.json").read_text())["train_indexes"])
+    train_images = len(json.loads((experiment / "data.json").read_text())["state"]["train_indexes"])
     return {
         "clean_train_images_per_s": train_images / best["train_seconds"],
         "epoch_seconds": best["epoch_seconds"],

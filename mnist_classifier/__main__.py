@@ -3,27 +3,42 @@
 The app's classes are imported only by the pipelines that use them, so ``--help`` and ``info`` need no torch.
 """
 
-import sys
+from __future__ import annotations
 
-from .framework import App
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .framework import App, Metric
 from .predict import PREDICT
 
+if TYPE_CHECKING:
+    from .data import MNISTClassifierData
+    from .runner import MNISTClassifierRunner as Runner
 
-def make_data():
+
+def make_data() -> MNISTClassifierData:
     from .data import MNISTClassifierData
 
     return MNISTClassifierData()
 
 
-def make_runner():
+def make_runner() -> Runner:
     from .runner import MNISTClassifierRunner
 
     return MNISTClassifierRunner()
 
 
-def main(argv: list[str] | None = None) -> int:
+def make_app(make_runner: Callable[[], Runner] = make_runner) -> App:
+    """The MNIST classifier, judged by its validation accuracy, with ``predict`` besides the built-in pipelines
+    (``make_runner``: another runner class, as the benchmark's instrumented one)."""
     prog = "python -m mnist_classifier" if sys.argv[0].endswith("__main__.py") else "mnist-classifier"
-    return App(make_data, make_runner, prog=prog, extra_pipelines=[PREDICT]).run(argv)
+    return App("mnist_classifier", make_data, make_runner, judged_by=Metric("validation_accuracy", True),
+               pipelines=[PREDICT], prog=prog)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return make_app().run(argv)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,14 @@ def build_model(name: str, kwargs: dict[str, Any]) -> nn.Module:
     return MODELS[name](**kwargs)
 
 
+def to_model_input(images: torch.Tensor, mean: float, std: float, device: torch.device) -> torch.Tensor:
+    """uint8 images ``[N, H, W]`` as the models take them: ``[N, 1, H, W]`` floats on ``device``, normalised by the
+    training split's ``mean`` and ``std`` (of pixel/255), channels_last. Training, testing and releases all call
+    this one function, so a release sees exactly what training saw."""
+    x = images.to(device, non_blocking=True).unsqueeze(1).float()
+    return x.sub_(255 * mean).div_(255 * std).contiguous(memory_format=torch.channels_last)
+
+
 class Dropout(nn.Dropout):
     """``nn.Dropout`` with the mask drawn as ``rand < keep``, pre-scaled: one multiply forward and backward."""
 

@@ -6,40 +6,33 @@ import argparse
 import json
 import sys
 
-from .framework import Experiment, Pipeline, UserError
-from .framework.cli import int_at_least
-from .framework.pipelines import Context
+from .framework import Context, Pipeline, UserError
+from .framework.cli import add_epoch, int_at_least
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP... files of any size and mode")
     parser.add_argument("--release", help="a release file; then no experiment or dataset is needed")
-    parser.add_argument("--epoch", type=int_at_least(1), default=None,
-                        help="with --experiment-name: the checkpoint to use (default: the newest)")
+    add_epoch(parser, "use with --experiment-name")
     parser.add_argument("--top-k", type=int_at_least(1), default=1, help="show the K most likely classes")
     parser.add_argument("--json", action="store_true", help="print as JSON")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
 
 
 def run(ctx: Context) -> int:
-    from .framework.devices import resolve_device
     from .images import as_mnist_batch
     from .release import ReleasedModel, load_release
 
     args = ctx.args
-    device = resolve_device(args.device)
+    device = ctx.runtime.device
     if args.release:
         model = load_release(args.release, device)
     elif args.experiment_name:
-        experiment = Experiment(args.experiments_path, args.experiment_name)
-        configuration = experiment.load()
+        experiment = ctx.experiment()
         epoch = experiment.resolve_epoch(args.epoch)
-        data = ctx.make_data()
-        data.init(configuration, ctx.logger, device)
-        data.load(experiment.load_data_state())
-        runner = ctx.make_runner()
-        runner.init(experiment, data, ctx.logger, device, training=False)
-        model = ReleasedModel(runner.release_state(epoch), device)
+        runner = ctx.runner(experiment, ctx.data(experiment.configuration, experiment), training=False)
+        state = runner.load_states(epoch)
+        model = ReleasedModel(runner.release_state(state), device, model=runner.model)
     else:
         raise UserError("predict needs a model, give --release PATH or --experiment-name NAME")
     prepared, problems = {}, {}

@@ -15,7 +15,7 @@ import torch
 
 from .framework import UserError, checkpoints
 from .images import as_mnist_batch
-from .model import MODELS, build_model
+from .model import MODELS, build_model, to_model_input
 
 
 @dataclass
@@ -26,15 +26,19 @@ class Prediction:
 
 
 class ReleasedModel:
-    def __init__(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
-        """Build the model a release state describes (see ``Runner.release_state``)."""
+    def __init__(self, state: dict[str, Any], device: torch.device | str = "cpu",
+                 model: torch.nn.Module | None = None) -> None:
+        """Build the model a release state describes (see ``Runner.release_state``), or use ``model``, one
+        already built with these weights (``predict --experiment-name`` builds one model, not two)."""
         self.device = torch.device(device)
         try:
             architecture = state["architecture"]
-            if architecture["name"] not in MODELS:
-                raise KeyError(f"model '{architecture['name']}' is not registered")
-            self.model = build_model(architecture["name"], architecture.get("kwargs", {}))
-            self.model.load_state_dict(state["model"])
+            if model is None:
+                if architecture["name"] not in MODELS:
+                    raise KeyError(f"model '{architecture['name']}' is not registered")
+                model = build_model(architecture["name"], architecture.get("kwargs", {}))
+                model.load_state_dict(state["model"])
+            self.model = model
             self.mean = float(state["normalization"]["mean"][0])
             self.std = float(state["normalization"]["std"][0])
             self.class_names = [str(name) for name in state["class_names"]]
@@ -53,10 +57,8 @@ class ReleasedModel:
         batch = as_mnist_batch(list(images), self.box, self.centre)
         if not len(batch):
             return []
-        x = batch.to(self.device).unsqueeze(1).float()
-        x = x.sub_(255 * self.mean).div_(255 * self.std).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            probabilities = self.model(x).exp().cpu()
+            probabilities = self.model(to_model_input(batch, self.mean, self.std, self.device)).exp().cpu()
         k = max(1, min(top_k, len(self.class_names)))
         values, indexes = probabilities.topk(k, dim=1)
         return [Prediction(self.class_names[int(i[0])], float(v[0]),

@@ -11,9 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from .figures import as_tensor, confusion_image, misclassified_image
-from .framework import Runner, UserError
-from .framework.history import epochs_without_improvement
-from .framework.storage import atomic_write, write_json
+from .framework import Metric, Runner, SampleResult, TestResult, UserError
+from .framework.storage import atomic_write
 from .model import build_model, model_kwargs
 
 
@@ -30,16 +29,16 @@ class Evaluation:
     def accuracy(self) -> float:
         return self.correct / self.total  # over images, not batches
 
-    def as_dict(self) -> dict[str, Any]:
+    def details(self) -> dict[str, Any]:
         per_class = self.confusion.diag().double() / self.confusion.sum(1).clamp(min=1)
-        return {"accuracy": self.accuracy, "loss": self.loss, "correct": self.correct, "total": self.total,
-                "per_class_accuracy": per_class.tolist(), "confusion_matrix": self.confusion.tolist(),
-                "seconds": round(self.seconds, 4), "images_per_second": round(self.total / self.seconds, 1)}
+        return {"correct": self.correct, "total": self.total, "per_class_accuracy": per_class.tolist(),
+                "confusion_matrix": self.confusion.tolist(), "seconds": round(self.seconds, 4),
+                "images_per_second": round(self.total / self.seconds, 1)}
 
 
 class MNISTClassifierRunner(Runner):
     scheduler: torch.optim.lr_scheduler.StepLR | None = None
-
+    early_stopping_metric = Metric("validation_loss", higher_is_better=False)  # the app is judged by accuracy
     input_shape = (1, 28, 28)
 
     def model_config(self) -> dict[str, Any]:
@@ -91,7 +90,7 @@ class MNISTClassifierRunner(Runner):
                     raw = it_data[0]  # on the CPU when workers feed a GPU: index it with a mask from there
                     mistakes.append((raw[wrong.to(raw.device)][:keep_mistakes], targets[wrong][:keep_mistakes],
                                      predicted[wrong][:keep_mistakes]))
-                bar.update(self.batch_count(it_data))
+                bar.update(len(targets))
         confusion = confusion.view(classes, classes).cpu()
         total = int(confusion.sum())
         kept = None
@@ -109,32 +108,22 @@ class MNISTClassifierRunner(Runner):
         self.scheduler.step()
         self.test(None, device)
 
-    def train_early_stopping(self) -> bool:
-        """Stop once ``training.early_stopping_patience`` epochs in a row brought no lower validation loss."""
-        patience = self.get_conf("training", "early_stopping_patience")
-        if patience is None or epochs_without_improvement(self.history) < patience:
-            return False
-        self.logger.info(f"No lower validation loss in the last {patience} epochs: stopping early")
-        return True
+    def early_stopping_patience(self) -> int | None:
+        return self.get_conf("training", "early_stopping_patience")
 
     def checkpoints_to_keep(self) -> int | None:
         return self.get_conf("training", "keep_checkpoints")
 
-    def test(self, epoch: int | None, device: torch.device) -> dict[str, Any]:
-        """Test-set accuracy: logged, sent to TensorBoard and written to ``results/test-<epoch>.json``."""
+    def test(self, epoch: int | None, device: torch.device) -> TestResult:
+        """Test-set loss and accuracy over every image, with the confusion matrix and misclassified images as
+        pictures in ``results/`` and TensorBoard."""
         if epoch is not None:
-            self.load_states(epoch, device)
-        epoch = self.counters["epoch"]
+            self.load_states(epoch)
         evaluation = self.evaluate("test", device, keep_mistakes=48)
-        self.metrics.update(test_loss=evaluation.loss, test_accuracy=evaluation.accuracy)
-        summary = (f"Test of epoch {epoch} | accuracy {100 * evaluation.accuracy:.2f}% "
+        self.save_test_figures(evaluation, self.counters["epoch"])
+        summary = (f"Test of epoch {self.counters['epoch']} | accuracy {100 * evaluation.accuracy:.2f}% "
                    f"({evaluation.correct}/{evaluation.total}) | loss {evaluation.loss:.4f}")
-        self.logger.info(summary)
-        self.experiment.tbx.add_scalar("accuracy/epoch/test", evaluation.accuracy, epoch)
-        result = {"epoch": epoch, **evaluation.as_dict()}
-        write_json(self.experiment.results_path / f"test-{epoch}.json", result)
-        self.save_test_figures(evaluation, epoch)
-        return {**result, "summary": summary}
+        return TestResult(summary, {"loss": evaluation.loss, "accuracy": evaluation.accuracy}, evaluation.details())
 
     def save_test_figures(self, evaluation: Evaluation, epoch: int) -> None:
         """``results/confusion-<epoch>.png`` and ``results/misclassified-<epoch>.png``, also in TensorBoard."""
@@ -153,9 +142,9 @@ class MNISTClassifierRunner(Runner):
         dataset = self.data.datasets["train"]
         return self.data.prepare(dataset.__getitems__([0]), device)[0]
 
-    def test_sample(self, sample: int, epoch: int | None, device: torch.device) -> dict[str, Any]:
+    def test_sample(self, sample: int, epoch: int | None, device: torch.device) -> SampleResult:
         if epoch is not None:
-            self.load_states(epoch, device)
+            self.load_states(epoch)
         dataset = self.data.datasets["test"]
         if sample >= len(dataset):
             raise UserError(f"sample {sample} is out of range, the test set has images 0 to {len(dataset) - 1}")
@@ -168,9 +157,8 @@ class MNISTClassifierRunner(Runner):
         names = self.data.class_names
         summary = (f"Test sample {sample} of epoch {self.counters['epoch']} | true {names[int(target)]} | "
                    f"predicted {names[predicted]} ({100 * float(probabilities[predicted]):.2f}%)")
-        self.logger.info(summary)
-        return {"sample": sample, "true": int(target), "predicted": predicted,
-                "probability": float(probabilities[predicted]), "summary": summary}
+        return SampleResult(summary, {"sample": sample, "true": int(target), "predicted": predicted,
+                                      "probability": float(probabilities[predicted])})
 
     def release_others(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         last = (checkpoint.get("history") or [{}])[-1]

@@ -34,7 +34,9 @@ def test_full_lifecycle(workdir: Path) -> None:
     config = json.loads((experiment / "config.json").read_text())
     assert config["seed"] == 7
     assert config["config"]["training"] == {"batch_size": 64, "test_batch_size": 1000, "lr": 1.0, "lr_gamma": 0.7}
-    splits = json.loads((experiment / "data.json").read_text())
+    stored = json.loads((experiment / "data.json").read_text())
+    splits = stored["state"]
+    assert stored["description"]["splits"] == {"train": 800, "validation": 200, "test": 200}
     assert len(splits["train_indexes"]) == 800 and len(splits["validation_indexes"]) == 200
     assert set(splits["train_indexes"]).isdisjoint(splits["validation_indexes"])
 

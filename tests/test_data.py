@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from conftest import TEST_SIZE, TRAIN_SIZE
-from mnist_classifier.data import MNISTClassifierData, pixel_statistics
+from mnist_classifier.data import MNISTClassifierData
+from mnist_classifier.datasets import pixel_statistics
 from mnist_classifier.framework import Configuration, UserError
 
 CONFIG = {"data": {"val_split": 0.2}, "training": {"batch_size": 64, "test_batch_size": 100}}

@@ -20,8 +20,8 @@ from mnist_classifier.framework.configuration import (
 )
 from mnist_classifier.framework.errors import UserError
 from mnist_classifier.framework.experiment import Experiment, _ranges, check_name
-from mnist_classifier.framework.history import best_epoch, epochs_without_improvement
 from mnist_classifier.framework.logs import attach_log_file, setup_logging
+from mnist_classifier.framework.metrics import VALIDATION_LOSS, Metric, best_epoch, epochs_without_improvement
 from mnist_classifier.framework.storage import atomic_write, read_json, remove_temporaries, write_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -214,12 +214,25 @@ def test_invalid_names(name: str) -> None:
 
 def test_create_is_all_or_nothing_and_refuses_to_overwrite(tmp_path: Path) -> None:
     experiment = Experiment(tmp_path, "e")
-    experiment.create({"a": 1}, 5, {"train_indexes": [0, 2], "validation_indexes": [1]})
+    state = {"train_indexes": [0, 2], "validation_indexes": [1]}
+    experiment.create({"a": 1}, 5, state, data_description={"splits": {"train": 2, "validation": 1},
+                                                            "details": {"vocabulary": 3}})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e"]
-    assert experiment.load().seed == 5
+    assert experiment.load().seed == 5 and experiment.load_data_state() == state
     assert experiment.info()["splits"] == {"train": 2, "validation": 1}
+    assert experiment.info()["data"] == {"vocabulary": 3}
     with pytest.raises(UserError, match="already exists"):
         Experiment(tmp_path, "e").create({}, 0, {})
+
+
+def test_data_json_of_version_0_1_still_reads(tmp_path: Path) -> None:
+    """Version 0.1 wrote the data state alone; its ``<split>_indexes`` lists were the splits info showed."""
+    experiment = Experiment(tmp_path, "old")
+    experiment.create({}, 0, {})
+    write_json(experiment.data_file, {"dataset": "mnist", "train_indexes": [0, 2], "validation_indexes": [1]})
+    assert experiment.load_data_state() == {"dataset": "mnist", "train_indexes": [0, 2], "validation_indexes": [1]}
+    assert experiment.info()["splits"] == {"train": 2, "validation": 1}
+    assert experiment.info()["data"] == {"dataset": "mnist"}
 
 
 def test_resolve_epoch(tmp_path: Path) -> None:
@@ -240,7 +253,7 @@ def test_ranges() -> None:
 
 # Logging ----------------------------------------------------------------------------------------------------------
 def test_log_is_held_until_attached(tmp_path: Path) -> None:
-    logger = setup_logging(verbose=False)
+    logger = setup_logging("test", verbose=False)
     logger.info("before attaching")
     log = tmp_path / "verbose.log"
     assert not log.exists()
@@ -258,12 +271,31 @@ def _history(*rows: tuple[float | None, float | None]) -> list[dict]:
             for epoch, (accuracy, loss) in enumerate(rows, start=1)]
 
 
+ACCURACY = Metric("validation_accuracy", higher_is_better=True)
+
+
 def test_best_epoch_is_highest_accuracy_then_lowest_loss_then_earliest() -> None:
-    assert best_epoch(_history((0.9, 0.3), (0.95, 0.2), (0.93, 0.1))) == 2
-    assert best_epoch(_history((0.95, 0.3), (0.95, 0.2), (0.95, 0.2))) == 2
-    assert best_epoch(_history((None, 0.3), (None, 0.1), (None, 0.2))) == 2  # no accuracy: the lowest loss
-    assert best_epoch(_history((float("nan"), 0.3), (0.5, 0.4))) == 2
-    assert best_epoch([]) is None and best_epoch([{"epoch": 1, "train_loss": 0.1}]) is None
+    assert best_epoch(_history((0.9, 0.3), (0.95, 0.2), (0.93, 0.1)), ACCURACY) == 2
+    assert best_epoch(_history((0.95, 0.3), (0.95, 0.2), (0.95, 0.2)), ACCURACY) == 2
+    assert best_epoch(_history((None, 0.3), (None, 0.1), (None, 0.2)), ACCURACY) == 2  # no accuracy: lowest loss
+    assert best_epoch(_history((float("nan"), 0.3), (0.5, 0.4)), ACCURACY) == 2
+    assert best_epoch([], ACCURACY) is None and best_epoch([{"epoch": 1, "train_loss": 0.1}], ACCURACY) is None
+
+
+def test_best_epoch_of_a_loss_judged_app_is_the_lowest_loss() -> None:
+    """A regression app judged by its validation loss: lower is better, whatever the accuracy says."""
+    history = _history((0.9, 0.3), (0.95, 0.2), (0.5, 0.1), (0.99, 0.15))
+    assert best_epoch(history, VALIDATION_LOSS) == 3 and best_epoch(history, ACCURACY) == 4
+    mae = Metric("validation_mae", higher_is_better=False)
+    assert best_epoch([{"epoch": 1, "validation_mae": 2.0}, {"epoch": 2, "validation_mae": 1.0},
+                       {"epoch": 3, "validation_mae": 1.5}], mae) == 2
+
+
+def test_metrics_are_named_by_split() -> None:
+    assert (ACCURACY.split, ACCURACY.name, ACCURACY.label) == ("validation", "accuracy", "validation accuracy")
+    for bad in ("accuracy", "valid_accuracy", "validation_"):
+        with pytest.raises(ValueError, match="<split>_<name>"):
+            Metric(bad, True)
 
 
 def test_epochs_without_improvement() -> None:
@@ -271,40 +303,32 @@ def test_epochs_without_improvement() -> None:
     assert epochs_without_improvement(_history((0, 0.5), (0, 0.4), (0, 0.3))) == 0
     assert epochs_without_improvement(_history((0, 0.5), (0, 0.4), (0, 0.4), (0, 0.45))) == 2  # equal is no better
     assert epochs_without_improvement(_history((0, 0.5), (0, 0.6), (0, 0.4), (0, 0.7))) == 1
+    assert epochs_without_improvement(_history((0.5, 0), (0.6, 0), (0.6, 0), (0.55, 0)), ACCURACY) == 2
 
 
-def _runner_with_checkpoints(tmp_path: Path, epochs: list[int], history: list[dict], keep: int | None):
-    from mnist_classifier.framework.runner import Runner
+def _checkpoints(tmp_path: Path, epochs: list[int]):
+    from mnist_classifier.framework.checkpoint_manager import CheckpointManager
 
     experiment = Experiment(tmp_path, "r")
     experiment.checkpoints_path.mkdir(parents=True)
     for epoch in epochs:
         experiment.checkpoint_path(epoch).write_bytes(b"x")
     experiment.release_path(1).write_bytes(b"release")
-
-    class Keeping(Runner):
-        def checkpoints_to_keep(self) -> int | None:
-            return keep
-
-    runner = Keeping()
-    runner.experiment, runner.history = experiment, history
-    runner.counters["epoch"] = history[-1]["epoch"]
-    return runner, experiment
+    return CheckpointManager(experiment, setup_logging("test", False)), experiment
 
 
 def test_retention_keeps_the_newest_and_the_best(tmp_path: Path) -> None:
     history = _history((0.5, 0.9), (0.99, 0.1), (0.9, 0.2), (0.9, 0.2), (0.95, 0.15), (0.96, 0.14))
-    runner, experiment = _runner_with_checkpoints(tmp_path, [1, 2, 3, 4, 5, 6], history, keep=2)
-    runner.remove_old_checkpoints()
+    manager, experiment = _checkpoints(tmp_path, [1, 2, 3, 4, 5, 6])
+    manager.remove_old(6, keep=2, best=best_epoch(history, ACCURACY))
     assert experiment.checkpoint_epochs() == [2, 5, 6] and experiment.release_epochs() == [1]
 
 
 def test_retention_leaves_later_epochs_of_an_earlier_run_and_is_off_by_default(tmp_path: Path) -> None:
     """After ``train --epoch 3`` over an 8-epoch run, epochs 5-8 are not this run's to delete."""
-    history = _history((0.5, 0.9), (0.6, 0.5), (0.7, 0.4), (0.8, 0.3))
-    runner, experiment = _runner_with_checkpoints(tmp_path / "a", [1, 2, 3, 4, 5, 6, 7, 8], history, keep=1)
-    runner.remove_old_checkpoints()
+    manager, experiment = _checkpoints(tmp_path / "a", [1, 2, 3, 4, 5, 6, 7, 8])
+    manager.remove_old(4, keep=1, best=4)
     assert experiment.checkpoint_epochs() == [4, 5, 6, 7, 8]
-    runner, experiment = _runner_with_checkpoints(tmp_path / "b", [1, 2, 3, 4], history, keep=None)
-    runner.remove_old_checkpoints()
+    manager, experiment = _checkpoints(tmp_path / "b", [1, 2, 3, 4])
+    manager.remove_old(4, keep=None, best=4)
     assert experiment.checkpoint_epochs() == [1, 2, 3, 4]

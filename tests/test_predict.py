@@ -75,7 +75,7 @@ def test_predict_from_an_experiment_checkpoint(trained_workdir: Path, tmp_path: 
 
 def test_python_api_agrees_with_test_sample(released: Path, trained_workdir: Path) -> None:
     from mnist_classifier import load_release
-    from mnist_classifier.data import read_idx
+    from mnist_classifier.idx import read_idx
 
     model = load_release(released)
     images = read_idx(trained_workdir / "data" / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def test_one_epoch_reaches_98_percent(real_mnist_experiment: Path) -> None:
     experiment = real_mnist_experiment / "experiments" / "real"
-    splits = json.loads((experiment / "data.json").read_text())
+    splits = json.loads((experiment / "data.json").read_text())["state"]
     assert len(splits["train_indexes"]) == 48000 and len(splits["validation_indexes"]) == 12000
     result = json.loads((experiment / "results" / "test-1.json").read_text())
     assert result["total"] == 10000

@@ -31,7 +31,7 @@ class Training:
     def __init__(self, cwd: Path, name: str, *args: str, write_delay: float = 0.0, preexec=None) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
         if write_delay:
-            env["MNIST_CLASSIFIER_TEST_WRITE_DELAY"] = str(write_delay)
+            env["EXPERIMENT_TEST_WRITE_DELAY"] = str(write_delay)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mnist_classifier", "--experiment-name", name, "--verbose", "train",
              "--max-epochs", EPOCHS, "--device", "cpu", "--log-period", "1", *args],

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from mnist_classifier.data import read_idx, write_idx
+from mnist_classifier.idx import read_idx, write_idx
 
 NO_TORCH = """
 import sys
@@ -56,15 +56,17 @@ def test_batches_are_channels_last_and_model_too(trained_workdir: Path) -> None:
     from mnist_classifier.__main__ import make_data, make_runner
     from mnist_classifier.framework import Experiment
     from mnist_classifier.framework.logs import setup_logging
+    from mnist_classifier.framework.runtime import make_runtime
 
     experiment = Experiment(trained_workdir / "experiments", "base")
+    runtime, logger = make_runtime("cpu"), setup_logging("test", False)
     data = make_data()
-    data.init(experiment.load(), setup_logging(False), torch.device("cpu"))
+    data.init(experiment.load(), logger, runtime)
     data.load(experiment.load_data_state())
     data.load_datasets(trained_workdir / "data")
     data.load_loaders(trained_workdir / "data", 0)
     runner = make_runner()
-    runner.init(experiment, data, setup_logging(False), torch.device("cpu"))
+    runner.init(experiment, data, logger, runtime)
     images, _ = data.prepare(next(iter(data.loaders["train"])), torch.device("cpu"))
     assert images.is_contiguous(memory_format=torch.channels_last)
     assert runner.model.conv2.weight.is_contiguous(memory_format=torch.channels_last)

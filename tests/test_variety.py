@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from conftest import make_workdir, run_cli, snapshot, write_synthetic_mnist
-from mnist_classifier.data import DATASETS, read_idx
+from mnist_classifier.datasets import DATASETS
+from mnist_classifier.idx import read_idx
 
 
 def _experiment(work: Path, name: str) -> Path:
@@ -31,7 +32,7 @@ def test_each_model_and_dataset_trains_an_epoch(tmp_path: Path, dataset: str, mo
     name = ["--experiment-name", "x"]
     run_cli(work, *name, "init", "--set", f"data.dataset={dataset}", "--set", f"model.name={model}")
     experiment = _experiment(work, "x")
-    data_state = json.loads((experiment / "data.json").read_text())
+    data_state = json.loads((experiment / "data.json").read_text())["state"]
     assert data_state["dataset"] == dataset and data_state["class_names"] == list(spec.class_names)
     mean, std = _stats_of_train_split(work, spec.torchvision_class, data_state["train_indexes"])
     assert math.isclose(data_state["mean"], mean, rel_tol=1e-9) and math.isclose(data_state["std"], std, rel_tol=1e-9)
@@ -137,12 +138,13 @@ def test_early_stopping_and_retention(workdir: Path) -> None:
 
 
 def test_an_experiment_from_before_models_and_datasets_still_works(trained_workdir: Path) -> None:
-    """config.json without ``model``/``data.dataset`` and data.json without statistics: MNIST and the cnn."""
+    """config.json without ``model``/``data.dataset`` and a version-0.1 data.json (the state alone) without
+    statistics: MNIST and the cnn."""
     experiment = trained_workdir / "experiments" / "base"
     stored = json.loads((experiment / "config.json").read_text())
     del stored["config"]["model"], stored["config"]["data"]["dataset"], stored["overrides"]
     (experiment / "config.json").write_text(json.dumps(stored))
-    data_state = json.loads((experiment / "data.json").read_text())
+    data_state = json.loads((experiment / "data.json").read_text())["state"]
     for key in ("dataset", "class_names", "mean", "std"):
         del data_state[key]
     (experiment / "data.json").write_text(json.dumps(data_state))

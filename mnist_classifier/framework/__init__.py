@@ -1,28 +1,33 @@
 """A Skeltorch-style experiment framework: experiment folders, JSON configuration, atomic checkpoints, a CLI,
-and the ``Data`` and ``Runner`` base classes an application extends. It imports nothing from the application.
+and the ``Data`` and ``Runner`` base classes an application extends. It imports nothing from any application.
 
-``Runner`` and ``TensorDataset`` import torch, so they load on first access: the CLI's ``--help`` and ``info``
-stay fast.
+``Runner``, ``EpochSampler`` and ``TensorDataset`` import torch, so they load on first access: an app's
+``--help`` and ``info`` stay fast.
 """
 
 from typing import Any
 
 from . import checkpoints
-from .cli import App, Pipeline
+from .app import App
+from .cli import Pipeline
 from .configuration import Configuration
-from .data import Data
-from .errors import UserError
+from .context import Context
+from .data import Data, DataDescription
+from .errors import HookError, UserError
 from .experiment import Experiment
+from .metrics import Metric
+from .results import SampleResult, TestResult
 
-__all__ = ["App", "Pipeline", "checkpoints", "Configuration", "Data", "Experiment", "Runner", "TensorDataset",
-           "UserError", "collate_batch"]
+__all__ = ["App", "Context", "Pipeline", "checkpoints", "Configuration", "Data", "DataDescription", "EpochSampler",
+           "Experiment", "HookError", "Metric", "Runner", "SampleResult", "TensorDataset", "TestResult", "UserError",
+           "collate_batch"]
+
+_LAZY = {"Runner": "runner", "EpochSampler": "sampling", "TensorDataset": "tensor_data", "collate_batch": "tensor_data"}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Runner":
-        from .runner import Runner
-        return Runner
-    if name in ("TensorDataset", "collate_batch"):
-        from . import tensor_data
-        return getattr(tensor_data, name)
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

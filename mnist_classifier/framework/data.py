@@ -1,32 +1,55 @@
 """The ``Data`` base class: datasets, the splits persisted at ``init``, and the loaders that serve them.
 
-Subclasses implement ``create`` (runs once, at ``init``), ``load_datasets`` and ``load_loaders``, and name in
-``persisted`` the attributes that ``create`` computes; those are saved as JSON in ``data.json``, never pickled.
+Hooks, as in Skeltorch: ``create`` (once, at ``init``), ``load_datasets``, ``load_loaders``, ``set_epoch`` and
+``describe``. The attributes named in ``persisted`` are what ``create`` computes; they are saved as JSON in
+``data.json`` (never pickled) and restored before any other hook runs.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .configuration import Configuration
 
+if TYPE_CHECKING:
+    import torch
+
+    from .runtime import Runtime
+
+
+@dataclass
+class DataDescription:
+    """What ``info`` shows about an experiment's data: split sizes by name, and other facts by name (a dataset's
+    name, its statistics...). Computed once at ``init`` and stored with the splits, so ``info`` needs no torch."""
+
+    splits: dict[str, int]
+    details: dict[str, Any] = field(default_factory=dict)
+
 
 class Data:
-    persisted: tuple[str, ...] = ()
+    persisted: tuple[str, ...] = ()  # attributes ``create`` computes, saved to data.json as JSON
+    unit: str = "item"  # what one example is called in progress bars ("img", "sample", "doc"...)
 
     def __init__(self) -> None:
         self.configuration: Configuration | None = None
         self.logger: logging.Logger = logging.getLogger(__name__)
+        self.runtime: Runtime | None = None
         self.datasets: dict[str, Any] = {}
         self.loaders: dict[str, Any] = {}
-        self.device: Any = None  # where training runs, so loaders may keep data there (None: unknown, CPU)
 
-    def init(self, configuration: Configuration, logger: logging.Logger, device: Any = None) -> None:
+    def init(self, configuration: Configuration, logger: logging.Logger, runtime: Runtime | None = None) -> None:
+        """``runtime`` is ``None`` where nothing computes (``init`` only creates the splits)."""
         self.configuration = configuration
         self.logger = logger
-        self.device = device
+        self.runtime = runtime
+
+    @property
+    def device(self) -> torch.device | None:
+        """Where the runner computes (loaders may keep data there); ``None`` at ``init``."""
+        return self.runtime.device if self.runtime is not None else None
 
     def get_conf(self, *keys: str, default: Any = None) -> Any:
         return self.configuration.get(*keys, default=default)
@@ -47,16 +70,34 @@ class Data:
 
     # Hooks ------------------------------------------------------------------------------------------------------
     def create(self, data_path: Path) -> None:
-        """Once, at ``init``: compute what must stay fixed for the experiment's life (the splits)."""
-        raise NotImplementedError
+        """Once, at ``init``: compute what must stay fixed for the experiment's life (the splits), into the
+        attributes named in ``persisted``."""
+        raise NotImplementedError(f"{type(self).__name__}.create")
 
     def load_datasets(self, data_path: Path) -> None:
-        """Fill ``self.datasets`` with ``train``, ``validation`` and ``test``."""
-        raise NotImplementedError
+        """Fill ``self.datasets`` (``train``, ``validation``, ``test``)."""
+        raise NotImplementedError(f"{type(self).__name__}.load_datasets")
 
     def load_loaders(self, data_path: Path, num_workers: int) -> None:
-        """Fill ``self.loaders`` with one ``DataLoader`` for each split."""
-        raise NotImplementedError
+        """Fill ``self.loaders`` with one iterable of batches per split: ``train`` and ``validation`` are required
+        for training, ``test`` for testing. A batch may be a tensor, a tuple or list, or a dict of tensors.
+
+        Order the train loader with an ``EpochSampler`` over the persisted train indexes: otherwise ``train``
+        warns that a resumed run will not reproduce an unbroken one.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.load_loaders")
 
     def set_epoch(self, epoch: int) -> None:
-        """Called before each training epoch so shuffling can depend on (seed, epoch) alone: exact resumes."""
+        """Before each training epoch: the default tells every loader's ``EpochSampler`` (or any sampler with
+        ``set_epoch``) which epoch it is, so its order depends on (seed, epoch) alone."""
+        from .sampling import loader_sampler  # torch: not imported by info
+
+        for loader in self.loaders.values():
+            sampler = loader_sampler(loader)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+
+    def describe(self) -> DataDescription:
+        """At ``init``, after ``create``: what ``info`` shows. The default gives the sizes of ``self.datasets``."""
+        return DataDescription({name: len(dataset) for name, dataset in self.datasets.items()
+                                if hasattr(dataset, "__len__")})

@@ -1,8 +1,15 @@
-"""The one exception type the CLI turns into a single ``error: ...`` line instead of a traceback."""
+"""The exceptions the CLI turns into one ``error: ...`` line instead of a traceback."""
 
 
 class UserError(Exception):
-    """Bad input from the user: the message says what is wrong and what to do about it."""
+    """Bad input from the user: the message says what is wrong and what to do about it (exit status 2)."""
+
+
+class HookError(Exception):
+    """An application's hook broke the contract its docstring states: a bug in the app, not bad input.
+
+    The message names the hook and says what it must do instead (exit status 1).
+    """
 
 
 class Interrupted(Exception):  # noqa: N818 (a requested stop, not an error)

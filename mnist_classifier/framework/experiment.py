@@ -15,12 +15,13 @@ from typing import Any
 from . import checkpoints
 from .configuration import Configuration
 from .errors import UserError
-from .history import best_epoch
 from .lock import ExperimentLock
+from .metrics import VALIDATION_LOSS, Metric, best_epoch
 from .storage import DIR_MODE, fsync_dir, read_json, remove_temporaries, write_json
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 FORMAT_VERSION = 1
+DATA_FORMAT_VERSION = 2  # data.json: {"format": 2, "state": ..., "description": ...}; version 1 was the state alone
 
 
 def check_name(name: str | None) -> str:
@@ -91,10 +92,12 @@ class Experiment:
         return self.config_file.is_file()
 
     # Creation and loading ---------------------------------------------------------------------------------------
-    def create(self, config: dict, seed: int, data_state: dict, overrides: list[str] | None = None) -> None:
+    def create(self, config: dict, seed: int, data_state: dict, overrides: list[str] | None = None,
+               data_description: dict[str, Any] | None = None) -> None:
         """Build the folder next to its final place and rename it in, so a failed ``init`` leaves nothing.
 
         ``config`` is final (overrides applied, defaults filled in); ``overrides`` are kept as a record of how.
+        ``data_state`` is what ``Data.save`` returned, ``data_description`` what ``Data.describe`` did (as a dict).
         """
         if self.path.exists():
             raise UserError(
@@ -113,7 +116,8 @@ class Experiment:
             write_json(staging / "config.json",
                        {"format": FORMAT_VERSION, "created": created, "seed": seed, "config": config,
                         "overrides": list(overrides or [])})
-            write_json(staging / "data.json", data_state)
+            write_json(staging / "data.json", {"format": DATA_FORMAT_VERSION, "state": data_state,
+                                               "description": data_description or {"splits": {}, "details": {}}})
             (staging / "verbose.log").touch()
             (staging / ".lock").touch()
             staging.rename(self.path)
@@ -140,15 +144,34 @@ class Experiment:
             ) from None
         return self.configuration
 
-    def load_data_state(self) -> dict:
-        """The persisted data state (splits...) written at ``init``."""
+    def _read_data_file(self) -> dict:
         try:
-            state = read_json(self.data_file)
+            stored = read_json(self.data_file)
         except (OSError, ValueError) as error:
             raise UserError(f"{self.data_file} is missing or damaged ({error}), recreate the experiment") from None
-        if not isinstance(state, dict):
-            raise UserError(f"{self.data_file} is damaged (not a JSON object), recreate the experiment")
-        return state
+        if not isinstance(stored, dict) or (stored.get("format") == DATA_FORMAT_VERSION
+                                            and not isinstance(stored.get("state"), dict)):
+            raise UserError(f"{self.data_file} is damaged (not a data state), recreate the experiment")
+        return stored
+
+    def load_data_state(self) -> dict:
+        """The persisted data state (``Data.save()`` at ``init``: splits...)."""
+        stored = self._read_data_file()
+        return stored["state"] if stored.get("format") == DATA_FORMAT_VERSION else stored
+
+    def data_description(self) -> dict[str, Any]:
+        """What ``Data.describe()`` said at ``init``: ``{"splits": {name: size}, "details": {name: value}}``.
+
+        Experiments made by version 0.1 stored no description: their lists named ``<split>_indexes`` were the
+        splits, and their other values the details.
+        """
+        stored = self._read_data_file()
+        if stored.get("format") == DATA_FORMAT_VERSION:
+            description = stored.get("description") or {}
+            return {"splits": dict(description.get("splits") or {}), "details": dict(description.get("details") or {})}
+        return {"splits": {key[: -len("_indexes")]: len(value) for key, value in stored.items()
+                           if key.endswith("_indexes") and isinstance(value, list)},
+                "details": {key: value for key, value in stored.items() if not key.endswith("_indexes")}}
 
     # Checkpoints and results ------------------------------------------------------------------------------------
     def checkpoint_epochs(self) -> list[int]:
@@ -203,16 +226,14 @@ class Experiment:
             self._tbx = None
 
     # Summary ----------------------------------------------------------------------------------------------------
-    def info(self) -> dict[str, Any]:
-        """What ``info`` shows: configuration, seed, data statistics, split sizes and every checkpoint with its epoch
-        metrics, the best one marked (``best_epoch``)."""
+    def info(self, judged_by: Metric = VALIDATION_LOSS) -> dict[str, Any]:
+        """What ``info`` shows: configuration, seed, the data's description and every checkpoint with its epoch
+        metrics, the best one by ``judged_by`` marked."""
         configuration = self.configuration or self.load()
-        data_state = self.load_data_state()
-        splits = {key[: -len("_indexes")]: len(value) for key, value in data_state.items()
-                  if key.endswith("_indexes") and isinstance(value, list)}
+        description = self.data_description()
         checkpoint_entries = [{"epoch": e, "file": self.checkpoint_path(e).name, **self.read_epoch_metrics(e)}
                               for e in self.checkpoint_epochs()]
-        best = best_epoch(checkpoint_entries)
+        best = best_epoch(checkpoint_entries, judged_by)
         for entry in checkpoint_entries:
             entry["best"] = entry["epoch"] == best
         return {
@@ -221,8 +242,9 @@ class Experiment:
             "seed": configuration.seed,
             "config": configuration.values,
             "overrides": self.overrides,
-            "data": {key: value for key, value in data_state.items() if not key.endswith("_indexes")},
-            "splits": splits,
+            "data": description["details"],
+            "splits": description["splits"],
+            "judged_by": {"metric": judged_by.key, "higher_is_better": judged_by.higher_is_better},
             "best_epoch": best,
             "checkpoints": checkpoint_entries,
             "releases": [{"epoch": e, "file": self.release_path(e).name, **self.read_epoch_metrics(e)}

@@ -11,7 +11,6 @@ import sys
 from logging.handlers import BufferingHandler
 from pathlib import Path
 
-LOGGER_NAME = "mnist_classifier"
 _FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
@@ -25,9 +24,9 @@ class _HoldHandler(BufferingHandler):
         return False
 
 
-def setup_logging(verbose: bool) -> logging.Logger:
-    """Return the framework logger: to stdout when ``verbose``, and held for ``verbose.log``."""
-    logger = logging.getLogger(LOGGER_NAME)
+def setup_logging(name: str, verbose: bool) -> logging.Logger:
+    """Return the logger ``name`` (the app's): to stdout when ``verbose``, and held for ``verbose.log``."""
+    logger = logging.getLogger(name)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 
 class Progress:
-    """``with Progress(enabled, total, 'epoch 3') as bar: bar.update(images, loss=...)``; a no-op when disabled."""
+    """``with Progress(enabled, total, 'epoch 3', 'img') as bar: bar.update(items, loss=...)``; a no-op when
+    disabled."""
 
-    def __init__(self, enabled: bool, total: int, description: str) -> None:
+    def __init__(self, enabled: bool, total: int, description: str, unit: str = "item") -> None:
         self.bar = None
         if enabled:
             from tqdm import tqdm
@@ -21,7 +23,7 @@ class Progress:
                 size = os.terminal_size((0, 0))
             # a terminal that reports no size (some containers' ttys) would hide the bar: assume 80x24
             known = size.columns > 0 and size.lines > 0
-            self.bar = tqdm(total=total, desc=description, unit="img", unit_scale=True, file=sys.stderr,
+            self.bar = tqdm(total=total, desc=description, unit=unit, unit_scale=True, file=sys.stderr,
                             leave=False, dynamic_ncols=known, ncols=None if known else 80,
                             nrows=None if known else 24)
 
@@ -42,3 +44,13 @@ class Progress:
 def wanted(no_progress: bool) -> bool:
     """Bars only when a person watches: stderr is a terminal and ``--no-progress`` was not given."""
     return not no_progress and sys.stderr.isatty()
+
+
+def count_items(batch: Any) -> int:
+    """The examples in a batch: the length of a tensor, of a tuple's or list's first element, or of a dict's first
+    value (``{"ids": [N, L], "label": [N]}`` holds N)."""
+    if isinstance(batch, Mapping):
+        return count_items(next(iter(batch.values()))) if batch else 0
+    if isinstance(batch, (tuple, list)):
+        return count_items(batch[0]) if batch and hasattr(batch[0], "__len__") else len(batch)
+    return len(batch)

@@ -1,59 +1,50 @@
-"""The ``Runner`` base class: the training loop, checkpoint state and the hooks an application fills in.
+"""The ``Runner`` base class: the hooks an application fills in, and the training loop that calls them.
 
 Hooks, as in Skeltorch: ``init_model``, ``init_optimizer``, ``init_others``, ``train_step``, ``validate``,
 ``train_before_epoch_tasks``, ``train_iteration_log``, ``train_after_epoch_tasks``, ``train_early_stopping``,
-``save_states_others``, ``load_states_others``, ``test``, ``test_sample``, ``release_others``, and
-``checkpoints_to_keep`` for retention.
+``save_states_others``, ``load_states_others``, ``test``, ``test_sample``, ``release_others``, plus
+``early_stopping_patience``, ``checkpoints_to_keep`` and ``example_input``. The README's framework guide lists
+when each runs, what it receives and what it must return; the framework checks each return and names the hook
+that got it wrong (``HookError``). Files on disk are ``checkpoint_manager.py``'s job, TensorBoard
+``tensorboard_log.py``'s.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import math
-import os
-import re
-import shutil
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import checkpoints
+from .checkpoint_manager import CheckpointManager
 from .data import Data
-from .errors import Interrupted, UserError
+from .errors import HookError, Interrupted, UserError
 from .experiment import Experiment
-from .history import best_epoch
-from .progress import Progress
+from .metrics import VALIDATION_LOSS, Metric, best_epoch, epochs_without_improvement, number
+from .progress import Progress, count_items
+from .results import TestResult
+from .runtime import Runtime
+from .sampling import epoch_seed, is_epoch_seeded, loader_sampler
+from .storage import write_json
+from .tensorboard_log import TensorBoardLog
 
 CHECKPOINT_FORMAT = 1
-_SPLIT_METRIC_RE = re.compile(r"(train|validation|test)_(\w+)")
-
-
-def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
-    """``{'training': {'lr': 1}}`` -> ``{'training.lr': 1}`` (HParams takes flat numbers, strings and bools)."""
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
-        elif isinstance(value, (int, float, str, bool)):
-            flat[name] = value
-        else:
-            flat[name] = json.dumps(value)
-    return flat
 
 
 class Runner:
+    early_stopping_metric: Metric | None = None  # what patience watches; None: the metric the app is judged by
+
     def __init__(self) -> None:
         self.experiment: Experiment | None = None
         self.data: Data | None = None
         self.logger: logging.Logger = logging.getLogger(__name__)
-        self.device = torch.device("cpu")
+        self.runtime: Runtime | None = None
+        self.judged_by: Metric = VALIDATION_LOSS  # set from the App's declaration by ``init``
         self.model: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.counters: dict[str, int] = {"epoch": 0, "iteration": 0}
@@ -61,104 +52,133 @@ class Runner:
         self.metrics: dict[str, Any] = {}  # the epoch in progress
         self.stop_signal: int | None = None  # set by a SIGINT/SIGTERM handler: stop after the current step
         self.resume_point: dict[str, Any] | None = None  # where an interrupted epoch stopped
-        self.precision = "fp32"
-        self.show_progress = False  # tqdm bars (set by the CLI when stderr is a terminal)
+        self.checkpoints: CheckpointManager | None = None
+        self.tensorboard: TensorBoardLog | None = None
+        self._tests_running = 0
 
-    def init(self, experiment: Experiment, data: Data, logger: logging.Logger, device: torch.device,
-             precision: str = "fp32", compile_model: bool = False, training: bool = True) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every ``test`` an app defines goes through ``_checked_test``, whoever calls it (the ``test`` pipeline or
+        the app's own ``train_after_epoch_tasks``), so its result is checked and recorded the same way."""
+        super().__init_subclass__(**kwargs)
+        if "test" in cls.__dict__:
+            cls.test = _checked_test(cls.__dict__["test"])
+
+    def init(self, experiment: Experiment, data: Data, logger: logging.Logger, runtime: Runtime,
+             judged_by: Metric = VALIDATION_LOSS, training: bool = True) -> None:
         """Build model, optimizer and the rest from a seeded RNG, so a fresh start is reproducible.
 
-        ``precision='bf16'`` runs forward passes under bf16 autocast (CUDA); ``compile_model`` compiles the
-        model's forward with ``torch.compile`` in place, so checkpoints keep their plain parameter names.
-        ``training=False`` builds the model alone, for test and release: a torch optimizer's first parameter
-        group imports ``torch._dynamo``, which costs those commands 1.5 s for nothing.
+        ``training=False`` builds the model alone, for the pipelines that only evaluate: a torch optimizer's first
+        parameter group imports ``torch._dynamo``, which costs them 1.5 s for nothing.
         """
-        if precision == "bf16" and device.type != "cuda":
-            raise UserError("--precision bf16 needs a CUDA device, use --device cuda or the default fp32")
-        self.experiment, self.data, self.logger, self.device = experiment, data, logger, device
-        self.precision = precision
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
-            torch.backends.cuda.matmul.allow_tf32 = True
-        else:  # optimizer states and gradients decay into denormals, which x86 computes many times slower
-            torch.set_flush_denormal(True)
+        self.experiment, self.data, self.logger, self.runtime = experiment, data, logger, runtime
+        self.judged_by = judged_by
+        self.checkpoints = CheckpointManager(experiment, logger)
+        self.tensorboard = TensorBoardLog(experiment)
         torch.manual_seed(experiment.configuration.seed)
-        self.init_model(device)
+        self.init_model(self.device)
+        if not isinstance(self.model, torch.nn.Module):
+            raise self.hook_error("init_model", f"left self.model as {type(self.model).__name__}",
+                                  "set it to a torch.nn.Module on the device it is given")
         if training:
-            self.init_optimizer(device)
-            self.init_others(device)
-        if compile_model:
-            _check_compiler(device)
+            self.init_optimizer(self.device)
+            if not isinstance(self.optimizer, torch.optim.Optimizer):
+                raise self.hook_error("init_optimizer", f"left self.optimizer as {type(self.optimizer).__name__}",
+                                      "set it to a torch.optim.Optimizer over self.model's parameters")
+            self.init_others(self.device)
+        if runtime.compile_model:  # in place: parameter names, so checkpoints, stay those of the plain model
             self.model.compile()
 
+    @property
+    def device(self) -> torch.device:
+        return self.runtime.device
+
     def autocast(self) -> torch.autocast:
-        """The context for forward passes: bf16 autocast when asked for, a no-op otherwise."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        """The context for forward passes: bf16 autocast with ``--precision bf16``, a no-op otherwise."""
+        return self.runtime.autocast()
 
     def get_conf(self, *keys: str, default: Any = None) -> Any:
         return self.experiment.configuration.get(*keys, default=default)
 
+    def hook_error(self, hook: str, what: str, instead: str) -> HookError:
+        return HookError(f"{type(self).__name__}.{hook} {what}, {instead} (see the README's framework guide)")
+
     # Hooks to implement -----------------------------------------------------------------------------------------
     def init_model(self, device: torch.device) -> None:
-        raise NotImplementedError
+        """Set ``self.model`` (a ``torch.nn.Module``) on ``device``."""
+        raise NotImplementedError(f"{type(self).__name__}.init_model")
 
     def init_optimizer(self, device: torch.device) -> None:
-        raise NotImplementedError
+        """Set ``self.optimizer`` over ``self.model``'s parameters (training only)."""
+        raise NotImplementedError(f"{type(self).__name__}.init_optimizer")
 
     def init_others(self, device: torch.device) -> None:
-        """Schedulers and anything else; save their state in ``save_states_others``."""
+        """Schedulers and anything else training needs; save their state in ``save_states_others``."""
 
     def save_states_others(self) -> dict[str, Any]:
+        """Tensors, numbers, strings, lists and dicts to add to each checkpoint (read back with weights_only)."""
         return {}
 
     def load_states_others(self, checkpoint: dict[str, Any]) -> None:
-        pass
+        """Restore what ``save_states_others`` returned."""
 
     def train_step(self, it_data: Any, device: torch.device) -> torch.Tensor:
-        """Return the loss of one batch; the loop does zero_grad, backward and step."""
-        raise NotImplementedError
+        """The loss of one batch as a scalar tensor; the loop does zero_grad, backward and the optimizer step."""
+        raise NotImplementedError(f"{type(self).__name__}.train_step")
 
     def validate(self, device: torch.device) -> dict[str, float]:
-        """Metrics of the validation split (called in eval and inference mode); default: the mean loss."""
+        """Metrics of the validation split by name, recorded as ``validation_<name>``; runs in eval and inference
+        mode. The default is the mean ``train_step`` loss over the validation batches."""
         with self.autocast():
             losses = [self.train_step(it_data, device) for it_data in self.data.loaders["validation"]]
         return {"loss": torch.stack(losses).mean().item()}
 
-    def test(self, epoch: int | None, device: torch.device) -> dict[str, Any]:
-        raise NotImplementedError
+    def test(self, epoch: int | None, device: torch.device) -> TestResult:
+        """Evaluate on the test split: first restore ``epoch`` with ``self.load_states(epoch)`` when it is not
+        ``None`` (``None``: the model as it is, e.g. after an epoch of training). Return a ``TestResult``."""
+        raise NotImplementedError(f"{type(self).__name__}.test")
 
-    def test_sample(self, sample: int, epoch: int | None, device: torch.device) -> dict[str, Any]:
-        raise NotImplementedError
+    def test_sample(self, sample: int, epoch: int | None, device: torch.device) -> Any:
+        """One test example's prediction, restoring ``epoch`` as ``test`` does. Return a ``SampleResult``."""
+        raise NotImplementedError(f"{type(self).__name__}.test_sample")
 
     def release_others(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """What a release needs besides the weights to be used on its own (architecture, normalisation...)."""
         return {}
 
+    def early_stopping_patience(self) -> int | None:
+        """Stop after this many epochs in a row without a better ``early_stopping_metric``; ``None``: never."""
+        return None
+
     def train_early_stopping(self) -> bool:
-        """After each epoch (its metrics are ``self.history[-1]``): ``True`` ends training there, for good."""
-        return False
+        """After each epoch (its metrics are ``self.history[-1]``): ``True`` ends training there, for good. Set
+        ``self.metrics['stop_reason']`` to say why. The default applies ``early_stopping_patience``."""
+        patience = self.early_stopping_patience()
+        metric = self.early_stopping_metric or self.judged_by
+        if patience is None or epochs_without_improvement(self.history, metric) < patience:
+            return False
+        better = "higher" if metric.higher_is_better else "lower"
+        self.logger.info(f"No {better} {metric.label} in the last {patience} epochs: stopping early")
+        self.metrics["stop_reason"] = f"the {metric.label} stopped improving"
+        return True
 
     def checkpoints_to_keep(self) -> int | None:
-        """Keep only the newest K epoch checkpoints plus the best one (see ``history.best_epoch``); ``None``: all."""
+        """Keep only the newest K epoch checkpoints plus the best one; ``None``: keep all."""
         return None
 
     def example_input(self, device: torch.device) -> torch.Tensor | None:
         """A model input for TensorBoard's graph (drawn once, at a fresh start); ``None`` skips the graph."""
         return None
 
-    @staticmethod
-    def batch_count(it_data: Any) -> int:
-        """Items in a batch (for images/s): the length of its last element, e.g. the targets."""
-        return len(it_data[-1]) if isinstance(it_data, (tuple, list)) else len(it_data)
-
     def progress(self, split: str, description: str) -> Progress:
-        """A progress bar over a split's loader (a no-op unless ``show_progress``)."""
+        """A progress bar over a split's loader, counting ``Data.unit``s (a no-op unless a person watches)."""
         loader = self.data.loaders[split]
-        total = len(loader.sampler) if hasattr(loader.sampler, "__len__") else len(loader.dataset)
-        return Progress(self.show_progress, total, description)
+        sampler = loader_sampler(loader)
+        total = len(sampler) if hasattr(sampler, "__len__") else len(getattr(loader, "dataset", ()))
+        return Progress(self.runtime.show_progress, total, description, unit=self.data.unit)
 
     # Training ---------------------------------------------------------------------------------------------------
     def train_before_epoch_tasks(self, device: torch.device) -> None:
+        """Before each epoch; the default records the learning rate and sets the loaders' epoch."""
         self.metrics["lr"] = self.optimizer.param_groups[0]["lr"]
         self.data.set_epoch(self.counters["epoch"])
         self.logger.info(f"Epoch {self.counters['epoch']} | training with lr {self.metrics['lr']:.6g}")
@@ -168,36 +188,12 @@ class Runner:
         loss = sum(losses[-log_period:]) / len(losses[-log_period:])
         self.logger.info(f"Epoch {self.counters['epoch']} | iteration {self.counters['iteration']} | loss {loss:.4f}")
 
-    def _collect_losses(self, pending: list[torch.Tensor]) -> list[float]:
-        """Move the steps' losses off the device in one sync, stop on NaN/inf, and log each to TensorBoard."""
-        if not pending:
-            return []
-        values = torch.stack(pending).tolist()
-        first = self.counters["iteration"] - len(values) + 1
-        for offset, value in enumerate(values):
-            if not math.isfinite(value):
-                step = first + offset
-                raise UserError(
-                    f"the training loss became {value} at epoch {self.counters['epoch']}, iteration {step}, "
-                    f"lower training.lr or check the data; the last good checkpoint is kept")
-            self.experiment.tbx.add_scalar("loss/iteration/train", value, first + offset)
-        pending.clear()
-        return values
-
     def train_after_epoch_tasks(self, device: torch.device) -> None:
-        """Log the epoch's metrics; subclasses step schedulers and test here (call ``super()`` first)."""
-        self.log_epoch_metrics({k: v for k, v in self.metrics.items() if not k.startswith("test_")})
+        """After validation; the default sends the epoch's metrics to TensorBoard. Step schedulers and call
+        ``self.test(None, device)`` here (after ``super()``)."""
+        self.tensorboard.epoch_metrics(self.metrics, self.counters["epoch"])
 
-    def log_epoch_metrics(self, metrics: dict[str, Any]) -> None:
-        """``validation_accuracy`` goes to TensorBoard as ``accuracy/epoch/validation``, ``lr`` as ``lr/epoch``."""
-        epoch = self.counters["epoch"]
-        for key, value in metrics.items():
-            if key == "lr":
-                self.experiment.tbx.add_scalar("lr/epoch", value, epoch)
-            elif (match := _SPLIT_METRIC_RE.fullmatch(key)) and isinstance(value, (int, float)):
-                self.experiment.tbx.add_scalar(f"{match.group(2)}/epoch/{match.group(1)}", value, epoch)
-
-    def train(self, max_epochs: int, log_period: int, device: torch.device) -> None:
+    def train(self, max_epochs: int, log_period: int) -> None:
         """Train from the loaded state up to epoch ``max_epochs``, checkpointing after every epoch.
 
         After ``stop_signal`` is set (SIGINT/SIGTERM) the current step finishes, the position inside the epoch is
@@ -210,96 +206,156 @@ class Runner:
         if self.counters["epoch"] >= max_epochs and self.resume_point is None:
             self.logger.info(f"Already trained to epoch {self.counters['epoch']}; raise --max-epochs to go on")
             return
-        self.log_run_start(device)
+        self._check_train_order()
+        self._log_run_start()
         while self.counters["epoch"] < max_epochs:
             self._stop_if_asked(None)
             self.counters["epoch"] += 1
             resume, self.resume_point = self.resume_point or {}, None
             self.metrics = dict(resume.get("metrics") or {"epoch": self.counters["epoch"]})
             started = time.perf_counter() - resume.get("seconds", 0.0)
-            self.train_before_epoch_tasks(device)
-            self.model.train()
-            losses: list[float] = list(resume.get("losses", []))  # this epoch's steps, already off the device
-            pending: list[torch.Tensor] = []
-            loop_started = time.perf_counter()
-            with self.progress("train", f"epoch {self.counters['epoch']}") as bar:
-                for batch, it_data in enumerate(self.data.loaders["train"]):
-                    if batch < len(losses):  # done before the interruption: same order, so skip it
-                        continue
-                    self.counters["iteration"] += 1
-                    self.optimizer.zero_grad(set_to_none=True)
-                    with self.autocast():
-                        loss = self.train_step(it_data, device)
-                    loss.backward()
-                    self.optimizer.step()
-                    pending.append(loss.detach())
-                    postfix = {}
-                    if self.counters["iteration"] % log_period == 0:
-                        losses += self._collect_losses(pending)
-                        self.train_iteration_log(losses, log_period, device)
-                        postfix = {"loss": f"{losses[-1]:.4f}"}
-                    bar.update(self.batch_count(it_data), **postfix)
-                    if self.stop_signal is not None:
-                        losses += self._collect_losses(pending)
-                        self.save_interrupted(losses, time.perf_counter() - started)
-                        self._stop_if_asked(f"epoch {self.counters['epoch']}, after batch {batch + 1}")
-            losses += self._collect_losses(pending)
+            self.train_before_epoch_tasks(self.device)
+            losses, seconds = self._train_epoch(list(resume.get("losses", [])), log_period, started)
             self.metrics["train_loss"] = sum(losses) / len(losses)
-            self.metrics["train_seconds"] = round(time.perf_counter() - loop_started, 3)  # the steps alone
+            self.metrics["train_seconds"] = round(seconds, 3)  # the steps alone
             self.model.eval()
             with torch.inference_mode():
-                self.metrics.update({f"validation_{k}": v for k, v in self.validate(device).items()})
-            self.train_after_epoch_tasks(device)
+                self.metrics.update({f"validation_{k}": v for k, v in self._checked_validate().items()})
+            self.train_after_epoch_tasks(self.device)
             self.metrics["epoch_seconds"] = round(time.perf_counter() - started, 3)
+            self._check_judged_metric()
             self.history.append(self.metrics)
             stop = self.train_early_stopping()
             if stop:  # recorded in the checkpoint, so a later train does not go on
                 self.metrics["stopped_early"] = True
+                self.metrics.setdefault("stop_reason", f"{type(self).__name__}.train_early_stopping said so")
             self.save_states()
-            self.remove_old_checkpoints()
+            self.checkpoints.remove_old(self.counters["epoch"], self.checkpoints_to_keep(),
+                                        best_epoch(self.history, self.judged_by))
             self.logger.info(f"Epoch {self.counters['epoch']} done | " + " | ".join(
                 f"{k} {v:.4f}" for k, v in self.metrics.items() if isinstance(v, float)))
-            self.log_hparams()
+            self.tensorboard.hparams(self.experiment.configuration, self.metrics, self.judged_by,
+                                     self.counters["epoch"])
             self._stop_if_asked(f"the end of epoch {self.counters['epoch']}")
             if stop:
                 self.logger.info(f"Early stopping after epoch {self.counters['epoch']}")
                 break
 
-    def log_run_start(self, device: torch.device) -> None:
+    def _train_epoch(self, losses: list[float], log_period: int, started: float) -> tuple[list[float], float]:
+        """One pass over the train loader, skipping the ``len(losses)`` batches an interruption already did;
+        returns every step's loss and the seconds the steps took."""
+        self.model.train()
+        pending: list[torch.Tensor] = []  # this epoch's losses still on the device
+        loop_started = time.perf_counter()
+        # Making the loader's iterator draws its workers' base seed from the global RNG: a resumed run would make
+        # it after restoring the RNG of the middle of the epoch, an unbroken one at its start. Drawn from a fork
+        # seeded by (seed, epoch), it is the same in both and leaves the RNG the steps use alone.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(epoch_seed(self.experiment.configuration.seed, self.counters["epoch"]))
+            batches = iter(self.data.loaders["train"])
+        with self.progress("train", f"epoch {self.counters['epoch']}") as bar:
+            for batch, it_data in enumerate(batches):
+                if batch < len(losses):  # done before the interruption: same order, so skip it
+                    continue
+                self.counters["iteration"] += 1
+                self.optimizer.zero_grad(set_to_none=True)
+                with self.autocast():
+                    loss = self.train_step(it_data, self.device)
+                if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                    raise self.hook_error("train_step", f"returned {_shape_of(loss)}",
+                                          "return the batch's loss as a scalar tensor")
+                loss.backward()
+                self.optimizer.step()
+                pending.append(loss.detach())
+                postfix = {}
+                if self.counters["iteration"] % log_period == 0:
+                    losses += self._collect_losses(pending)
+                    self.train_iteration_log(losses, log_period, self.device)
+                    postfix = {"loss": f"{losses[-1]:.4f}"}
+                bar.update(count_items(it_data), **postfix)
+                if self.stop_signal is not None:
+                    losses += self._collect_losses(pending)
+                    self.save_interrupted(losses, time.perf_counter() - started)
+                    self._stop_if_asked(f"epoch {self.counters['epoch']}, after batch {batch + 1}")
+        losses += self._collect_losses(pending)
+        if not losses:
+            raise UserError(f"the train split served no batch in epoch {self.counters['epoch']}, "
+                            "check the data and training.batch_size")
+        return losses, time.perf_counter() - loop_started
+
+    def _collect_losses(self, pending: list[torch.Tensor]) -> list[float]:
+        """Move the steps' losses off the device in one sync, stop on NaN/inf, and log each to TensorBoard."""
+        if not pending:
+            return []
+        values = torch.stack(pending).tolist()
+        first = self.counters["iteration"] - len(values) + 1
+        for offset, value in enumerate(values):
+            if not math.isfinite(value):
+                raise UserError(
+                    f"the training loss became {value} at epoch {self.counters['epoch']}, iteration {first + offset}, "
+                    f"lower training.lr or check the data; the last good checkpoint is kept")
+        self.tensorboard.step_losses(values, first)
+        pending.clear()
+        return values
+
+    def _checked_validate(self) -> dict[str, float]:
+        metrics = self.validate(self.device)
+        if not isinstance(metrics, dict) or not all(isinstance(k, str) and number(v) is not None
+                                                    for k, v in metrics.items()):
+            raise self.hook_error("validate", f"returned {_shape_of(metrics)}",
+                                  "return a dict of finite numbers by name, such as {'loss': 0.1}")
+        return metrics
+
+    def _check_judged_metric(self) -> None:
+        if self.judged_by.key not in self.metrics:
+            known = ", ".join(k for k in self.metrics if k.startswith(("validation_", "test_"))) or "none"
+            raise HookError(f"the app is judged by {self.judged_by.key} but epoch {self.counters['epoch']} has only "
+                            f"{known}, return '{self.judged_by.name}' from {self.judged_by.split} "
+                            f"or declare another metric in App(judged_by=...)")
+
+    def _check_train_order(self) -> None:
+        if not is_epoch_seeded(self.data.loaders["train"]):
+            sampler = type(loader_sampler(self.data.loaders["train"])).__name__
+            self.logger.warning(f"the train loader's order ({sampler}) does not depend on (seed, epoch) alone, so a "
+                                "resumed run will not reproduce an unbroken one; order it with an EpochSampler")
+
+    def _log_run_start(self) -> None:
         """TensorBoard: the configuration as text, and the model's graph once, at a fresh start."""
-        configuration = self.experiment.configuration
-        text = json.dumps({"seed": configuration.seed, **configuration.values}, indent=2)
-        self.experiment.tbx.add_text("config", "```\n" + text + "\n```", self.counters["epoch"])
+        self.tensorboard.configuration(self.experiment.configuration, self.counters["epoch"])
         if self.counters["epoch"] == 0 and self.resume_point is None:
-            example = self.example_input(device)
+            example = self.example_input(self.device)
             if example is not None:
-                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-                        warnings.catch_warnings(), _eager(self.model):
-                    warnings.simplefilter("ignore")  # add_graph traces with torch.jit, which warns it is old
-                    self.model.eval()
-                    self.experiment.tbx.add_graph(self.model, example)
-
-    def log_hparams(self) -> None:
-        """TensorBoard's HParams tab: the configuration against the latest epoch's validation and test accuracy,
-        so ``tensorboard --compare`` can rank experiments."""
-        from torch.utils.tensorboard.summary import hparams
-
-        values = {"seed": self.experiment.configuration.seed}
-        values.update(_flatten(self.experiment.configuration.values))
-        metrics = {f"{m.group(2)}/epoch/{m.group(1)}": value for key, value in self.metrics.items()
-                   if (m := _SPLIT_METRIC_RE.fullmatch(key)) and m.group(2) == "accuracy"}
-        if metrics:
-            writer = self.experiment.tbx._get_file_writer()
-            for summary in hparams(values, metrics):
-                writer.add_summary(summary, self.counters["epoch"])
+                self.tensorboard.graph(self.model, example)
 
     def _stop_if_asked(self, where: str | None) -> None:
         if self.stop_signal is not None:
             raise Interrupted(self.stop_signal, f"stopped at {where}, everything is saved" if where else
                               "stopped before training began")
 
+    # Testing ----------------------------------------------------------------------------------------------------
+    def _record_test(self, result: Any, epoch: int | None) -> TestResult:
+        """Check what ``test`` returned, then log it, add it to the epoch's metrics and TensorBoard, and write
+        ``results/test-<epoch>.json``."""
+        if not isinstance(result, TestResult):
+            raise self.hook_error("test", f"returned {_shape_of(result)}", "return a TestResult(summary, metrics)")
+        if epoch is not None and self.counters["epoch"] != epoch:
+            raise self.hook_error("test", f"was asked for epoch {epoch} but tested epoch {self.counters['epoch']}",
+                                  "call self.load_states(epoch) first when epoch is not None")
+        bad = [k for k, v in result.metrics.items() if not isinstance(k, str) or number(v) is None]
+        if bad:
+            raise self.hook_error("test", f"returned metrics {bad} that are not finite numbers by name",
+                                  "give each metric a name and a number")
+        tested = self.counters["epoch"]
+        self.logger.info(result.summary)
+        self.metrics.update({f"test_{name}": value for name, value in result.metrics.items()})
+        self.tensorboard.epoch_metrics({f"test_{name}": value for name, value in result.metrics.items()}, tested)
+        write_json(self.experiment.results_path / f"test-{tested}.json",
+                   {"epoch": tested, **result.metrics, **result.details})
+        return result
+
     # Checkpoints ------------------------------------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint holds: everything training goes on from, as tensors and plain containers."""
         return {
             "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
@@ -314,78 +370,27 @@ class Runner:
         }
 
     def save_states(self) -> None:
-        """Write the epoch's metrics (JSON, for ``info``) and then its checkpoint, both atomically."""
-        epoch = self.counters["epoch"]
-        self.experiment.write_epoch_metrics(epoch, self.metrics)
-        path = self.experiment.checkpoint_path(epoch)
-        self.logger.info(f"Saving checkpoint {path}")
-        checkpoints.save(path, self._state())
-        interrupted = self.experiment.interrupted_path
-        if interrupted.exists():  # superseded by the finished epoch
-            interrupted.unlink()
-        self.logger.info(f"Saved checkpoint {path}")
-
-    def remove_old_checkpoints(self) -> None:
-        """Retention: delete epoch checkpoints beyond the newest ``checkpoints_to_keep()`` except the best.
-
-        Runs after the new checkpoint is safely written. Epochs after the current one (left by an earlier run that
-        ``train --epoch`` went back from) are not this run's to judge, and releases are never touched.
-        """
-        keep = self.checkpoints_to_keep()
-        if keep is None:
-            return
-        epoch = self.counters["epoch"]
-        ours = [e for e in self.experiment.checkpoint_epochs() if e <= epoch]
-        kept = set(ours[-keep:]) | {best_epoch(self.history)}
-        for old in ours:
-            if old not in kept:
-                self.experiment.checkpoint_path(old).unlink(missing_ok=True)
-                self.logger.info(f"Removed checkpoint of epoch {old} (keeping the newest {keep} and the best)")
+        """The finished epoch's metrics and checkpoint."""
+        self.checkpoints.save_epoch(self.counters["epoch"], self.metrics, self.state_dict())
 
     def save_interrupted(self, losses: list[float], seconds: float) -> None:
-        """Save the state after the current step, with the position inside the epoch, to resume exactly there."""
-        state = self._state()
+        """The state after the current step, with the position inside the epoch, to resume exactly there."""
+        state = self.state_dict()
         state["counters"]["epoch"] -= 1  # the epoch is not finished
         state["resume_point"] = {"epoch": self.counters["epoch"], "losses": losses, "seconds": seconds,
                                  "metrics": self.metrics}
-        self.logger.info(f"Saving interrupted state {self.experiment.interrupted_path}")
-        checkpoints.save(self.experiment.interrupted_path, state)
+        self.checkpoints.save_interrupted(state)
 
-    def _load_usable(self) -> tuple[dict[str, Any], Path] | None:
-        """The newest state that loads: an interrupted epoch beyond the last checkpoint, else the newest checkpoint.
-
-        A file that does not load is reported and set aside as ``*.damaged``, never overwritten or deleted.
-        """
-        epochs = self.experiment.checkpoint_epochs()
-        candidates = [self.experiment.checkpoint_path(e) for e in reversed(epochs)]
-        if self.experiment.interrupted_path.exists():
-            candidates.insert(0, self.experiment.interrupted_path)
-        for path in candidates:
-            try:
-                state = checkpoints.load(path)
-            except UserError as error:
-                aside = checkpoints.set_aside(path)
-                self.logger.warning(f"{error}; kept it as {aside.name} and trying an older checkpoint")
-                continue
-            point = state.get("resume_point")
-            if point is not None and epochs and point.get("epoch", 0) <= epochs[-1]:
-                path.unlink()  # an epoch that was finished since: stale
-                continue
-            return state, path
-        if candidates:
-            self.logger.warning("no checkpoint could be loaded, training starts from the beginning")
-        return None
-
-    def load_states(self, epoch: int | None, device: torch.device) -> None:
-        """Restore a checkpoint: ``epoch``, or (``None``) the newest usable state, or nothing for a fresh start."""
+    def load_states(self, epoch: int | None) -> dict[str, Any] | None:
+        """Restore a checkpoint: ``epoch``, or (``None``) the newest usable state; returns the state loaded, or
+        ``None`` for a fresh start. Without an optimizer (evaluation) only the model, counters and history."""
         if epoch is None:
-            found = self._load_usable()
+            found = self.checkpoints.load_newest()
             if found is None:
-                return
+                return None
             state, path = found
         else:
-            path = self.experiment.checkpoint_path(self.experiment.resolve_epoch(epoch))
-            state = checkpoints.load(path)
+            state, path = self.checkpoints.load_epoch(epoch)
         try:
             self.model.load_state_dict(state["model"])
             self.counters = dict(state["counters"])
@@ -405,41 +410,39 @@ class Runner:
                              f"{len(self.resume_point['losses'])}")
         else:
             self.logger.info(f"Loaded checkpoint {path} (epoch {self.counters['epoch']})")
+        return state
 
-    def release_state(self, epoch: int) -> dict[str, Any]:
-        """What a release of ``epoch`` holds: weights plus what is needed to use them, no training state."""
-        checkpoint = checkpoints.load(self.experiment.checkpoint_path(epoch))
-        return {"format": CHECKPOINT_FORMAT, "kind": "release", "epoch": epoch,
+    def release_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        """What a release of a loaded checkpoint holds: weights plus what is needed to use them, no training
+        state."""
+        return {"format": CHECKPOINT_FORMAT, "kind": "release", "epoch": checkpoint["counters"]["epoch"],
                 "model": checkpoint["model"], **self.release_others(checkpoint)}
 
-    def create_release(self, epoch: int) -> Any:
+    def create_release(self, checkpoint: dict[str, Any]) -> Path:
         """Write ``<epoch>.checkpoint.release.pkl`` (see ``release_state``)."""
-        path = self.experiment.release_path(epoch)
-        checkpoints.save(path, self.release_state(epoch))
+        from . import checkpoints
+
+        state = self.release_state(checkpoint)
+        path = self.experiment.release_path(state["epoch"])
+        checkpoints.save(path, state)
         self.logger.info(f"Saved release {path}")
         return path
 
 
-@contextmanager
-def _eager(module: torch.nn.Module) -> Iterator[None]:
-    """Calls of ``module`` skip what ``Module.compile`` installed: ``torch.jit.trace`` (TensorBoard's graph)
-    refuses a module compiled in place, on every device."""
-    compiled = getattr(module, "_compiled_call_impl", None)
-    module._compiled_call_impl = None
-    try:
-        yield
-    finally:
-        module._compiled_call_impl = compiled
+def _checked_test(test: Callable[..., Any]) -> Callable[..., TestResult]:
+    """Wrap an app's ``test`` so its result is checked and recorded once, by the outermost call."""
+    @functools.wraps(test)
+    def checked(self: Runner, epoch: int | None, device: torch.device) -> TestResult:
+        self._tests_running += 1
+        try:
+            result = test(self, epoch, device)
+        finally:
+            self._tests_running -= 1
+        return result if self._tests_running else self._record_test(result, epoch)
+    return checked
 
 
-def _check_compiler(device: torch.device) -> None:
-    """``torch.compile`` builds C++ kernels on CPU, and Triton builds its launchers with a C compiler on CUDA, at
-    the first call; without a compiler that fails deep inside Inductor, so say it before anything runs."""
-    if device.type == "cpu":
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime is found"
-        names, wanted = (os.environ.get("CXX", "g++"),), "a C++ compiler (g++, or name one in CXX)"
-    else:
-        names, wanted = (os.environ["CC"],) if "CC" in os.environ else ("clang", "gcc", "cc"), \
-            "a C compiler (gcc, or name one in CC)"
-    if not any(shutil.which(name) for name in names):
-        raise UserError(f"--compile on {device.type} needs {wanted}, install one or drop --compile")
+def _shape_of(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {list(value.shape)}"
+    return "None" if value is None else f"a {type(value).__name__}"

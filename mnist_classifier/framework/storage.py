@@ -1,6 +1,6 @@
 """Atomic file writes: a crash at any instant leaves either the old file or the new one, never a torn one.
 
-``MNIST_CLASSIFIER_TEST_WRITE_DELAY`` (seconds) pauses every write halfway, so the fault-injection tests can kill
+``EXPERIMENT_TEST_WRITE_DELAY`` (seconds) pauses every write halfway, so the fault-injection tests can kill
 a process while a file is half written; it is unset in normal use.
 """
 
@@ -35,6 +35,7 @@ def fsync_dir(path: Path) -> None:
 
 
 TEMPORARY_SUFFIX = ".tmp"
+WRITE_DELAY_VARIABLE = "EXPERIMENT_TEST_WRITE_DELAY"
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -44,7 +45,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as file:
             os.fchmod(file.fileno(), FILE_MODE)
-            delay = float(os.environ.get("MNIST_CLASSIFIER_TEST_WRITE_DELAY") or 0)
+            delay = float(os.environ.get(WRITE_DELAY_VARIABLE) or 0)
             if delay:
                 file.write(data[: len(data) // 2])
                 file.flush()

@@ -1,0 +1,87 @@
+"""``App``: an application's declaration (its name, its ``Data`` and ``Runner``, the metric it is judged by, its
+own pipelines) and the entry point that runs one command with the framework's error handling.
+
+Bad input never shows a traceback: it is one ``error: <what>, <what to do>`` line on stderr and exit status 2.
+A hook that breaks its contract is one line naming the hook, status 1. ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from .cli import Pipeline, build_parser
+from .context import Context
+from .errors import HookError, Interrupted, UserError
+from .logs import setup_logging
+from .metrics import VALIDATION_LOSS, Metric
+from .pipelines import BUILT_IN
+
+if TYPE_CHECKING:
+    from .data import Data
+    from .runner import Runner
+
+
+class App:
+    """``App("name", make_data, make_runner, judged_by=Metric(...)).run()``.
+
+    The factories are called only by the pipelines that need them, so ``--help`` and ``info`` stay free of torch
+    when the app imports its classes inside them. ``judged_by`` picks the best epoch, what retention keeps, what
+    early stopping watches by default, HParams and the wording of ``info`` and the train summary; the default
+    is the validation loss, lower being better. ``name`` names the logger and, by default, the program.
+    """
+
+    def __init__(self, name: str, make_data: Callable[[], Data], make_runner: Callable[[], Runner],
+                 judged_by: Metric = VALIDATION_LOSS, pipelines: Sequence[Pipeline] = (),
+                 prog: str | None = None) -> None:
+        self.name = name
+        self.make_data = make_data
+        self.make_runner = make_runner
+        self.judged_by = judged_by
+        self.prog = prog or f"python -m {name}"
+        self.pipelines: dict[str, Pipeline] = {pipeline.name: pipeline for pipeline in BUILT_IN}
+        for pipeline in pipelines:
+            self.add_pipeline(pipeline)
+
+    def add_pipeline(self, pipeline: Pipeline) -> None:
+        """Add an app's own pipeline (or replace a built-in one of the same name)."""
+        self.pipelines[pipeline.name] = pipeline
+
+    def run(self, argv: Sequence[str] | None = None) -> int:
+        """Parse ``argv`` (default: the command line), run the pipeline, return the exit status."""
+        args = build_parser(self.prog, list(self.pipelines.values())).parse_args(argv)
+        logger = setup_logging(self.name, args.verbose)
+        try:
+            return self.pipelines[args.pipeline].run(Context(args, self, logger))
+        except UserError as error:
+            if args.debug:
+                raise
+            logger.error(str(error))
+            _fail(str(error))
+            return 2
+        except Interrupted as stop:
+            logger.info(f"Interrupted: {stop}")
+            print(f"interrupted: {stop}; run the same train command to continue", file=sys.stderr, flush=True)
+            return 128 + stop.signum
+        except KeyboardInterrupt:
+            _fail("interrupted, run the same command again to continue")
+            return 130
+        except (HookError, NotImplementedError) as error:  # the app's code, not the user's input
+            if args.debug:
+                raise
+            message = str(error) if isinstance(error, HookError) else \
+                f"{error} is not implemented, implement that hook to use {args.pipeline}"
+            logger.error(message)
+            _fail(message)
+            return 1
+        except Exception as error:  # a bug, not bad input: still one line, with a pointer to the traceback
+            if args.debug:
+                raise
+            logger.exception("unexpected error")
+            _fail(f"unexpected {type(error).__name__}: {error}, rerun with --debug for the traceback and report it")
+            return 1
+
+
+def _fail(message: str) -> None:
+    print("error: " + " ".join(message.split()), file=sys.stderr, flush=True)

@@ -1,0 +1,56 @@
+"""An experiment folder made by version 0.1 (tests/fixtures/experiment-v0.1: a small MLP trained 2 epochs on the
+synthetic data, seed 7, with a release) still shows, tests, trains on and releases, and training it on gives the
+weights version 0.1 itself gave."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from conftest import REPO, make_workdir, run_cli
+
+FIXTURE = REPO / "tests" / "fixtures" / "experiment-v0.1"
+# sha256 over (name, bytes) of each tensor of 3.checkpoint.pkl's model, sorted by name, after version 0.1 trained
+# the fixture from epoch 2 to epoch 3 (`train --max-epochs 3 --device cpu`).
+VERSION_0_1_EPOCH_3 = "44c5a01ca5849b192306d56e04f9ed359c7369adf8c199bb9a128feb5b2f8c12"
+
+
+def _weights_digest(path: Path) -> str:
+    model = torch.load(path, weights_only=True)["model"]
+    digest = hashlib.sha256()
+    for name in sorted(model):
+        digest.update(name.encode())
+        digest.update(model[name].contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def test_a_version_0_1_experiment_still_works(tmp_path: Path, synthetic_data: Path) -> None:
+    work = make_workdir(tmp_path, synthetic_data)
+    shutil.copytree(FIXTURE, work / "experiments" / "v0.1")
+    experiment = work / "experiments" / "v0.1"
+    name = ["--experiment-name", "v0.1"]
+
+    info = run_cli(work, *name, "info").stdout
+    assert "Splits: train 800, validation 200" in info and "(best: epoch 2, by validation accuracy)" in info
+    assert "Data: dataset mnist | class names 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 | mean 0.1495 | std 0.1690" in info
+
+    stored = json.loads((FIXTURE / "results" / "test-2.json").read_text())
+    result = run_cli(work, *name, "test", "--epoch", "2", "--device", "cpu")
+    assert result.stdout.startswith(f"Test of epoch 2 | accuracy {100 * stored['accuracy']:.2f}% ")
+    assert json.loads((experiment / "results" / "test-2.json").read_text())["accuracy"] == stored["accuracy"]
+
+    run_cli(work, *name, "train", "--max-epochs", "3", "--device", "cpu")
+    assert _weights_digest(experiment / "checkpoints" / "3.checkpoint.pkl") == VERSION_0_1_EPOCH_3
+
+    run_cli(work, *name, "create_release", "--epoch", "3")
+    old_release = FIXTURE / "checkpoints" / "2.checkpoint.release.pkl"
+    digit = work / "digit.png"
+    from PIL import Image
+
+    Image.new("L", (40, 40), 255).save(digit)
+    for release in (old_release, experiment / "checkpoints" / "3.checkpoint.release.pkl"):
+        assert run_cli(work, "predict", "--release", str(release), str(digit)).stdout.startswith(f"{digit}: ")
