@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import pty
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -75,6 +79,42 @@ def run_cli(cwd: Path, *args: str, expect: int | None = 0, timeout: float = 600)
         assert result.returncode == expect, (
             f"exit {result.returncode} for {args}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
+
+
+def run_on_a_terminal(cwd: Path, module: str, *args: str, pythonpath: str = str(REPO)) -> str:
+    """Run ``python -m MODULE ARGS`` with stderr on a pseudo-terminal, as a person would; what does it show?"""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    process = subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                               stderr=follower)
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=300) == 0
+    os.close(leader)
+    return output.decode(errors="replace")
+
+
+def wait_for_tensorboard(process: subprocess.Popen, port: int, timeout: float = 90) -> dict:
+    """The scalar tags a ``tensorboard`` pipeline serves on ``port``, once it answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/scalars/tags", timeout=5) as response:
+                tags = json.loads(response.read())
+            if tags:
+                return tags
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"TensorBoard did not answer on port {port}")
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from conftest import REPO, TEST_SIZE, run_cli
+from conftest import REPO, TEST_SIZE, run_cli, run_on_a_terminal, wait_for_tensorboard
 
 
 def cli(cwd: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -167,17 +165,7 @@ def test_tensorboard_serves_the_experiment(trained_workdir: Path) -> None:
         [sys.executable, "-m", "mnist_classifier", "--experiment-name", "base", "tensorboard", "--port", str(port)],
         cwd=trained_workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline, tags = time.monotonic() + 90, None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                tags = _get_json(f"http://127.0.0.1:{port}/data/plugin/scalars/tags")
-                if tags:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        assert tags, f"TensorBoard did not answer on port {port}"
-        scalars = set(next(iter(tags.values())))
+        scalars = set(next(iter(wait_for_tensorboard(process, port).values())))
         assert {"loss/iteration/train", "loss/epoch/train", "loss/epoch/validation", "accuracy/epoch/validation",
                 "accuracy/epoch/test", "lr/epoch"} <= scalars
         base = f"http://127.0.0.1:{port}/data"
@@ -203,25 +191,8 @@ def test_tensorboard_serves_the_experiment(trained_workdir: Path) -> None:
 
 
 def _train_on_a_terminal(workdir: Path, *extra: str) -> str:
-    """stderr is a pseudo-terminal, as when a person runs train: what does it show?"""
-    leader, follower = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "mnist_classifier", "--experiment-name", "exp", "train",
-                                "--max-epochs", "1", "--device", "cpu", *extra], cwd=workdir, env=env,
-                               stdout=subprocess.DEVNULL, stderr=follower)
-    os.close(follower)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-    assert process.wait(timeout=300) == 0
-    os.close(leader)
-    return output.decode(errors="replace")
+    return run_on_a_terminal(workdir, "mnist_classifier", "--experiment-name", "exp", "train", "--max-epochs", "1",
+                             "--device", "cpu", *extra)
 
 
 def test_progress_bars_on_a_terminal_only(workdir: Path) -> None:
