@@ -1,5 +1,5 @@
 # make demo: a fresh .venv, then init, train, test, info and create_release of experiments/demo.
-# make test: a fresh .venv with the test extras, then the test suite.
+# make test: a fresh .venv with the test extras, then the whole test suite; make test-fast: without the slow tests.
 # make bench: the speed benchmark (benchmarks/epoch.py).
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +11,7 @@ NAME ?= demo
 MNIST_DIR ?=
 CLI := $(PY) -m mnist_classifier --experiment-name $(NAME) --data-path $(DATA_PATH) --verbose
 
-.PHONY: install demo test lint bench clean-demo
+.PHONY: install demo test test-fast lint bench clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
 
 lint: install
 	$(PY) -m ruff check .

@@ -3,10 +3,14 @@ library needed), saved under ``results/`` and shown in TensorBoard's Images tab.
 
 from __future__ import annotations
 
+import io
 import os
 
 import torch
 from PIL import Image, ImageDraw, ImageFont
+
+from .framework import Experiment
+from .framework.storage import atomic_write
 
 _FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/local/share/fonts/DejaVuSans.ttf")
 
@@ -84,3 +88,18 @@ def misclassified_image(images: torch.Tensor, true: list[str], predicted: list[s
 def as_tensor(image: Image.Image) -> torch.Tensor:
     """HWC uint8, as ``SummaryWriter.add_image(..., dataformats='HWC')`` takes it."""
     return torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(image.size[1], image.size[0], 3)
+
+
+def save_test_figures(experiment: Experiment, confusion: torch.Tensor,
+                      mistakes: tuple[torch.Tensor, torch.Tensor, torch.Tensor], class_names: list[str],
+                      epoch: int) -> None:
+    """``results/confusion-<epoch>.png`` and ``results/misclassified-<epoch>.png``, also in TensorBoard."""
+    images, true, predicted = mistakes
+    figures = {"confusion": confusion_image(confusion, class_names),
+               "misclassified": misclassified_image(images, [class_names[int(t)] for t in true],
+                                                    [class_names[int(p)] for p in predicted])}
+    for name, figure in figures.items():
+        buffer = io.BytesIO()
+        figure.save(buffer, format="PNG")
+        atomic_write(experiment.results_path / f"{name}-{epoch}.png", buffer.getvalue())
+        experiment.tbx.add_image(f"test/{name}", as_tensor(figure), epoch, dataformats="HWC")

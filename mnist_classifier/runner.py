@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-import io
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from .figures import as_tensor, confusion_image, misclassified_image
+from .evaluation import Evaluation, evaluate
+from .figures import save_test_figures
 from .framework import Metric, Runner, SampleResult, TestResult, UserError
-from .framework.storage import atomic_write
 from .model import build_model, model_kwargs
-
-
-@dataclass
-class Evaluation:
-    loss: float
-    correct: int
-    total: int
-    confusion: torch.Tensor  # [true, predicted] counts
-    seconds: float
-    mistakes: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # images, true, predicted (some)
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.total  # over images, not batches
-
-    def details(self) -> dict[str, Any]:
-        per_class = self.confusion.diag().double() / self.confusion.sum(1).clamp(min=1)
-        return {"correct": self.correct, "total": self.total, "per_class_accuracy": per_class.tolist(),
-                "confusion_matrix": self.confusion.tolist(), "seconds": round(self.seconds, 4),
-                "images_per_second": round(self.total / self.seconds, 1)}
 
 
 class MNISTClassifierRunner(Runner):
     scheduler: torch.optim.lr_scheduler.StepLR | None = None
-    early_stopping_metric = Metric("validation_loss", higher_is_better=False)  # the app is judged by accuracy
+    # Judged by validation accuracy (see __main__.py), but patience watches the validation loss, which keeps
+    # improving after accuracy saturates at 99%; the README documents early stopping this way since 0.1.
+    early_stopping_metric = Metric("validation_loss", higher_is_better=False)
     input_shape = (1, 28, 28)
 
     def model_config(self) -> dict[str, Any]:
@@ -70,34 +49,10 @@ class MNISTClassifierRunner(Runner):
         return F.nll_loss(self.model(images), targets)
 
     def evaluate(self, split: str, device: torch.device, keep_mistakes: int = 0) -> Evaluation:
-        """Loss and confusion matrix over a whole split, accumulated on the device (one sync at the end);
-        with ``keep_mistakes``, up to that many misclassified images too."""
-        classes = len(self.data.class_names)
-        confusion = torch.zeros(classes * classes, dtype=torch.long, device=device)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        mistakes: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        self.model.eval()
-        started = time.perf_counter()
-        with torch.inference_mode(), self.autocast(), self.progress(split, split) as bar:
-            for it_data in self.data.loaders[split]:
-                images, targets = self.data.prepare(it_data, device)
-                output = self.model(images)
-                predicted = output.argmax(1)
-                loss_sum += F.nll_loss(output, targets, reduction="sum")
-                confusion += torch.bincount(targets * classes + predicted, minlength=classes * classes)
-                if keep_mistakes:
-                    wrong = predicted != targets
-                    raw = it_data[0]  # on the CPU when workers feed a GPU: index it with a mask from there
-                    mistakes.append((raw[wrong.to(raw.device)][:keep_mistakes], targets[wrong][:keep_mistakes],
-                                     predicted[wrong][:keep_mistakes]))
-                bar.update(len(targets))
-        confusion = confusion.view(classes, classes).cpu()
-        total = int(confusion.sum())
-        kept = None
-        if keep_mistakes:
-            kept = tuple(torch.cat([m[i] for m in mistakes])[:keep_mistakes].cpu() for i in range(3))
-        return Evaluation(loss_sum.item() / max(total, 1), int(confusion.diag().sum()), total, confusion,
-                          time.perf_counter() - started, kept)
+        """Loss and confusion matrix over a whole split (see ``evaluation.evaluate``)."""
+        with self.progress(split, split) as bar:
+            return evaluate(self.model, self.data.loaders[split], self.data.prepare, len(self.data.class_names),
+                            device, self.autocast(), bar, keep_mistakes)
 
     def validate(self, device: torch.device) -> dict[str, float]:
         evaluation = self.evaluate("validation", device)
@@ -120,23 +75,11 @@ class MNISTClassifierRunner(Runner):
         if epoch is not None:
             self.load_states(epoch)
         evaluation = self.evaluate("test", device, keep_mistakes=48)
-        self.save_test_figures(evaluation, self.counters["epoch"])
+        save_test_figures(self.experiment, evaluation.confusion, evaluation.mistakes, self.data.class_names,
+                          self.counters["epoch"])
         summary = (f"Test of epoch {self.counters['epoch']} | accuracy {100 * evaluation.accuracy:.2f}% "
                    f"({evaluation.correct}/{evaluation.total}) | loss {evaluation.loss:.4f}")
         return TestResult(summary, {"loss": evaluation.loss, "accuracy": evaluation.accuracy}, evaluation.details())
-
-    def save_test_figures(self, evaluation: Evaluation, epoch: int) -> None:
-        """``results/confusion-<epoch>.png`` and ``results/misclassified-<epoch>.png``, also in TensorBoard."""
-        names = self.data.class_names
-        images, true, predicted = evaluation.mistakes
-        figures = {"confusion": confusion_image(evaluation.confusion, names),
-                   "misclassified": misclassified_image(images, [names[int(t)] for t in true],
-                                                        [names[int(p)] for p in predicted])}
-        for name, figure in figures.items():
-            buffer = io.BytesIO()
-            figure.save(buffer, format="PNG")
-            atomic_write(self.experiment.results_path / f"{name}-{epoch}.png", buffer.getvalue())
-            self.experiment.tbx.add_image(f"test/{name}", as_tensor(figure), epoch, dataformats="HWC")
 
     def example_input(self, device: torch.device) -> torch.Tensor:
         dataset = self.data.datasets["train"]

@@ -11,6 +11,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 
@@ -113,6 +114,7 @@ def _test_label(workdir: Path, index: int) -> int:
     return raw.read_bytes()[8 + index]
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_and_resume_is_exact(workdir: Path) -> None:
     """Two epochs then a resume to three give the very weights of three epochs in one go."""
     for name in ("straight", "resumed"):
@@ -195,6 +197,7 @@ def _train_on_a_terminal(workdir: Path, *extra: str) -> str:
                              "--device", "cpu", *extra)
 
 
+@pytest.mark.slow
 def test_progress_bars_on_a_terminal_only(workdir: Path) -> None:
     cli(workdir, "init")
     shown = _train_on_a_terminal(workdir)

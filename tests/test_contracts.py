@@ -78,6 +78,55 @@ class NoValidationLoader(RegressionData):
         del self.loaders["validation"]
 
 
+class TestFromAMixin:
+    __test__ = False
+
+    def test(self, epoch: int | None, device: torch.device) -> dict:
+        return {"summary": "tested"}
+
+
+class MixedIn(TestFromAMixin, RegressionRunner):
+    pass
+
+
+class TestMetricIsATensor(RegressionRunner):
+    __test__ = False
+
+    def test(self, epoch: int | None, device: torch.device) -> TestResult:
+        result = super().test(epoch, device)
+        return TestResult(result.summary, {"loss": torch.tensor(result.metrics["loss"])})
+
+
+class TestDetailsClash(RegressionRunner):
+    __test__ = False
+
+    def test(self, epoch: int | None, device: torch.device) -> TestResult:
+        result = super().test(epoch, device)
+        return TestResult(result.summary, result.metrics, {"epoch": 99})
+
+
+class SavesAnObject(RegressionRunner):
+    def save_states_others(self) -> dict:
+        return {"when": object()}
+
+
+class KeepsNone(RegressionRunner):
+    def checkpoints_to_keep(self) -> int:
+        return 0
+
+
+class ReleasesNothing(RegressionRunner):
+    def release_others(self, checkpoint: dict) -> None:
+        return None
+
+
+class WatchesAMissingMetric(RegressionRunner):
+    early_stopping_metric = Metric("validation_r2", higher_is_better=True)
+
+    def early_stopping_patience(self) -> int:
+        return 2
+
+
 class DescribesWithADict(RegressionData):
     def describe(self) -> DataDescription:
         return {"splits": {"train": 1}}
@@ -97,17 +146,37 @@ CASES = [
      "{'loss': 0.1} (see the README's framework guide)"),
     ("train-step-not-scalar", _app(TrainStepReturnsOneLossPerItem), ["train", "--max-epochs", "2"],
      "TrainStepReturnsOneLossPerItem.train_step returned a tensor of shape [32], return the batch's loss as a "
-     "scalar tensor (see the README's framework guide)"),
+     "scalar tensor that requires grad (see the README's framework guide)"),
+    ("test-from-a-mixin", _app(MixedIn), ["test", "--epoch", "1"],
+     "MixedIn.test returned a dict, return a TestResult(summary, metrics) (see the README's framework guide)"),
+    ("test-metric-tensor", _app(TestMetricIsATensor), ["test", "--epoch", "1"],
+     "TestMetricIsATensor.test returned metric 'loss' = tensor(", ),
+    ("test-details-clash", _app(TestDetailsClash), ["test", "--epoch", "1"],
+     "TestDetailsClash.test returned details ['epoch'] that clash with the epoch or a metric, give details their "
+     "own names and plain values (see the README's framework guide)"),
+    ("others-not-plain", _app(SavesAnObject), ["train", "--max-epochs", "2"],
+     "SavesAnObject.save_states_others returned a dict holding more than tensors, numbers, strings, lists and "
+     "dicts, return a dict of those (state_dict() is) (see the README's framework guide)"),
+    ("keep-zero", _app(KeepsNone), ["train", "--max-epochs", "2"],
+     "KeepsNone.checkpoints_to_keep returned 0, return a whole number of at least 1, or None (see the README's "
+     "framework guide)"),
+    ("release-others-none", _app(ReleasesNothing), ["create_release"],
+     "ReleasesNothing.release_others returned None holding more than tensors, numbers, strings, lists and dicts, "
+     "return a dict of those (see the README's framework guide)"),
+    ("early-stopping-metric-missing", _app(WatchesAMissingMetric), ["train", "--max-epochs", "2"],
+     "early stopping watches validation_r2, which epoch 2 does not have, set "
+     "WatchesAMissingMetric.early_stopping_metric to one of its metrics"),
     ("no-model", _app(NoModel), ["test"],
      "NoModel.init_model left self.model as NoneType, set it to a torch.nn.Module on the device it is given (see "
      "the README's framework guide)"),
     ("judged-metric-missing", _app(judged_by=ACCURACY), ["train", "--max-epochs", "2"],
-     "the app is judged by validation_accuracy but epoch 2 has only validation_loss, validation_mae, test_loss, "
-     "test_mae, return 'accuracy' from validation or declare another metric in App(judged_by=...)"),
+     "the app is judged by validation_accuracy but epoch 2 has only validation_loss, validation_mae, return "
+     "'accuracy' from validate or declare another metric in App(judged_by=...)"),
     ("no-validation-loader", _app(data=NoValidationLoader), ["train", "--max-epochs", "2"],
      "NoValidationLoader.load_loaders left no loader for validation, which train needs: fill self.loaders[...] "
      "(see the README's framework guide)"),
-    ("hook-not-implemented", _app(NoTest), ["test"], "NoTest.test is not implemented, implement that hook to use test"),
+    ("hook-not-implemented", _app(NoTest), ["test"],
+     "NoTest.test is not implemented, implement that hook to use this pipeline"),
 ]
 
 
@@ -121,12 +190,25 @@ def test_a_broken_hook_is_named(case_id: str, app: App, argv: list[str], message
                     *(["--device", "cpu"] if argv[0] in ("train", "test") else [])])
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
-    assert err.splitlines()[-1] == f"error: {message}"
-    if argv[0] == "test":  # a bug is logged for whoever debugs it; nothing else changes
+    assert err.splitlines()[-1].startswith(f"error: {message}")
+    if argv[0] in ("test", "create_release"):  # a bug is logged for whoever debugs it; nothing else changes
         after = snapshot(tmp_path / "experiments")
         assert {k: v for k, v in after.items() if k != "r/verbose.log"} == \
             {k: v for k, v in before.items() if k != "r/verbose.log"}, "a refused test changed the experiment"
-        assert log.read_text().startswith(logged) and log.read_text().rstrip().endswith(message)
+        assert log.read_text().startswith(logged) and message in log.read_text()[len(logged):]
+
+
+def test_a_validate_metric_that_is_a_tensor_says_so(trained: Path, tmp_path: Path, capsys) -> None:
+    class Tensors(RegressionRunner):
+        def validate(self, device: torch.device) -> dict:
+            return {"loss": torch.tensor(0.5)}
+
+    shutil.copytree(trained / "experiments", tmp_path / "experiments")
+    assert _app(Tensors).run(["--experiment-name", "r", "--experiments-path", str(tmp_path / "experiments"),
+                              "train", "--max-epochs", "2", "--device", "cpu"]) == 1
+    assert capsys.readouterr().err == ("error: Tensors.validate returned metric 'loss' = tensor(0.5000) (a tensor: use "
+                                       ".item()), give each metric a name and a finite number (see the README's "
+                                       "framework guide)\n")
 
 
 def test_describe_must_return_a_data_description(trained: Path, tmp_path: Path, capsys) -> None:
@@ -135,8 +217,8 @@ def test_describe_must_return_a_data_description(trained: Path, tmp_path: Path, 
          "--config-path", str(trained / "config.default.json"),
          "--config-schema-file", str(trained / "config.schema.json")])
     assert code == 1 and capsys.readouterr().err == (
-        "error: DescribesWithADict.describe returned dict, return a DataDescription(splits, details) (see the "
-        "README's framework guide)\n")
+        "error: DescribesWithADict.describe returned {'splits': {'train': 1}}, return a DataDescription(splits={name: "
+        "size}, details={name: JSON value}) (see the README's framework guide)\n")
     assert not list(tmp_path.iterdir()), "init left a folder behind"
 
 

@@ -138,6 +138,7 @@ def test_fashion_style_preprocessing_fills_and_centres_the_box() -> None:
     assert int(columns[-1]) - int(columns[0]) + 1 == 20
 
 
+@pytest.mark.slow
 def test_rendered_digits_with_a_real_mnist_release(real_mnist_experiment: Path, tmp_path: Path) -> None:
     """Digits drawn with a TrueType font, in several sizes, strokes, colours and places, read as PNG/JPEG."""
     release = real_mnist_experiment / "experiments" / "real" / "checkpoints" / "1.checkpoint.release.pkl"

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 
 def test_one_epoch_reaches_98_percent(real_mnist_experiment: Path) -> None:
     experiment = real_mnist_experiment / "experiments" / "real"

@@ -21,6 +21,8 @@ import torch
 from conftest import REPO, make_workdir, run_cli, snapshot
 from mnist_classifier.framework import checkpoints
 
+pytestmark = pytest.mark.slow
+
 EPOCHS = "3"
 SEED = "5"
 

@@ -69,6 +69,8 @@ def test_every_pipeline_follows_the_apps_metric(app_workdir: Path) -> None:
     assert result.stdout.startswith(f"Test of epoch {best} | mse {stored['loss']:.4f} | mae {stored['mae']:.4f}")
     assert stored["loss"] == history[best - 1]["test_loss"] and stored["count"] == 1000
     assert app_cli(work, *NAME, "test_sample", "--sample", "3").stdout.startswith(f"Test sample 3 of epoch {kept[-1]}")
+    sample = json.loads(app_cli(work, *NAME, "test_sample", "--sample", "3", "--epoch", str(best), "--json").stdout)
+    assert sample["epoch"] == best and set(sample) == {"epoch", "summary", "true", "predicted"}
 
     app_cli(work, *NAME, "create_release", "--epoch", str(best))
     release = torch.load(experiment / "checkpoints" / f"{best}.checkpoint.release.pkl", weights_only=True)
@@ -114,6 +116,7 @@ class _Training:
         raise AssertionError(f"'{fragment}' not seen in {timeout} s")
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_resume_gives_the_same_weights_bit_for_bit(app_workdir: Path) -> None:
     """2 epochs of 500 steps straight, against Ctrl-C (SIGINT) in the middle of epoch 2 and the same command again."""
     work = app_workdir

@@ -73,6 +73,7 @@ def test_batches_are_channels_last_and_model_too(trained_workdir: Path) -> None:
     assert data.loaders["test"].batch_size == 1000 and data.loaders["train"].batch_size == 64
 
 
+@pytest.mark.slow
 def test_compile_trains_records_the_graph_and_saves_plain_weights(workdir: Path) -> None:
     """``--compile`` end to end on the CPU (Inductor's C++ path; CUDA runs the same code with Triton kernels)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -123,6 +124,7 @@ def test_cuda_training_resumes_and_tests(trained_workdir: Path) -> None:
         [image])[0].label
 
 
+@pytest.mark.slow
 def test_benchmark_runs_in_its_smallest_setting(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -14,6 +14,8 @@ from conftest import make_workdir, run_cli, snapshot, write_synthetic_mnist
 from mnist_classifier.datasets import DATASETS
 from mnist_classifier.idx import read_idx
 
+pytestmark = pytest.mark.slow
+
 
 def _experiment(work: Path, name: str) -> Path:
     return work / "experiments" / name

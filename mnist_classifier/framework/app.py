@@ -67,13 +67,11 @@ class App:
         except KeyboardInterrupt:
             _fail("interrupted, run the same command again to continue")
             return 130
-        except (HookError, NotImplementedError) as error:  # the app's code, not the user's input
+        except HookError as error:  # the app's code, not the user's input
             if args.debug:
                 raise
-            message = str(error) if isinstance(error, HookError) else \
-                f"{error} is not implemented, implement that hook to use {args.pipeline}"
-            logger.error(message)
-            _fail(message)
+            logger.error(str(error))
+            _fail(str(error))
             return 1
         except Exception as error:  # a bug, not bad input: still one line, with a pointer to the traceback
             if args.debug:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .configuration import Configuration
+from .errors import HookNotImplementedError
 
 if TYPE_CHECKING:
     import torch
@@ -72,11 +73,11 @@ class Data:
     def create(self, data_path: Path) -> None:
         """Once, at ``init``: compute what must stay fixed for the experiment's life (the splits), into the
         attributes named in ``persisted``."""
-        raise NotImplementedError(f"{type(self).__name__}.create")
+        raise HookNotImplementedError(f"{type(self).__name__}.create")
 
     def load_datasets(self, data_path: Path) -> None:
         """Fill ``self.datasets`` (``train``, ``validation``, ``test``)."""
-        raise NotImplementedError(f"{type(self).__name__}.load_datasets")
+        raise HookNotImplementedError(f"{type(self).__name__}.load_datasets")
 
     def load_loaders(self, data_path: Path, num_workers: int) -> None:
         """Fill ``self.loaders`` with one iterable of batches per split: ``train`` and ``validation`` are required
@@ -85,7 +86,7 @@ class Data:
         Order the train loader with an ``EpochSampler`` over the persisted train indexes: otherwise ``train``
         warns that a resumed run will not reproduce an unbroken one.
         """
-        raise NotImplementedError(f"{type(self).__name__}.load_loaders")
+        raise HookNotImplementedError(f"{type(self).__name__}.load_loaders")
 
     def set_epoch(self, epoch: int) -> None:
         """Before each training epoch: the default tells every loader's ``EpochSampler`` (or any sampler with
@@ -98,6 +99,6 @@ class Data:
                 sampler.set_epoch(epoch)
 
     def describe(self) -> DataDescription:
-        """At ``init``, after ``create``: what ``info`` shows. The default gives the sizes of ``self.datasets``."""
-        return DataDescription({name: len(dataset) for name, dataset in self.datasets.items()
-                                if hasattr(dataset, "__len__")})
+        """At ``init``, after ``create``: what ``info`` shows, the sizes of the splits ``create`` made first. The
+        default describes nothing (only the app knows its splits)."""
+        return DataDescription(splits={})

@@ -12,6 +12,13 @@ class HookError(Exception):
     """
 
 
+class HookNotImplementedError(HookError, NotImplementedError):
+    """A hook a pipeline needs is still the base class's; the message is ``Class.hook``."""
+
+    def __str__(self) -> str:
+        return f"{self.args[0]} is not implemented, implement that hook to use this pipeline"
+
+
 class Interrupted(Exception):  # noqa: N818 (a requested stop, not an error)
     """Training stopped on SIGINT/SIGTERM after saving; the CLI exits with 128 + the signal number."""
 

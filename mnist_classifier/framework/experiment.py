@@ -88,9 +88,6 @@ class Experiment:
         for folder in (self.path, self.checkpoints_path, self.results_path):
             remove_temporaries(folder)
 
-    def exists(self) -> bool:
-        return self.config_file.is_file()
-
     # Creation and loading ---------------------------------------------------------------------------------------
     def create(self, config: dict, seed: int, data_state: dict, overrides: list[str] | None = None,
                data_description: dict[str, Any] | None = None) -> None:
@@ -152,6 +149,9 @@ class Experiment:
         if not isinstance(stored, dict) or (stored.get("format") == DATA_FORMAT_VERSION
                                             and not isinstance(stored.get("state"), dict)):
             raise UserError(f"{self.data_file} is damaged (not a data state), recreate the experiment")
+        if "format" in stored and stored["format"] != DATA_FORMAT_VERSION:
+            raise UserError(f"{self.data_file} has format {stored['format']!r}, which this version does not know "
+                            "(made by a newer version?), use the version that made the experiment")
         return stored
 
     def load_data_state(self) -> dict:

@@ -23,14 +23,14 @@ import torch
 
 from .checkpoint_manager import CheckpointManager
 from .data import Data
-from .errors import HookError, Interrupted, UserError
+from .errors import HookError, HookNotImplementedError, Interrupted, UserError
 from .experiment import Experiment
 from .metrics import VALIDATION_LOSS, Metric, best_epoch, epochs_without_improvement, number
 from .progress import Progress, count_items
-from .results import TestResult
+from .results import SampleResult, TestResult
 from .runtime import Runtime
 from .sampling import epoch_seed, is_epoch_seeded, loader_sampler
-from .storage import write_json
+from .storage import is_json, write_json
 from .tensorboard_log import TensorBoardLog
 
 CHECKPOINT_FORMAT = 1
@@ -60,8 +60,8 @@ class Runner:
         """Every ``test`` an app defines goes through ``_checked_test``, whoever calls it (the ``test`` pipeline or
         the app's own ``train_after_epoch_tasks``), so its result is checked and recorded the same way."""
         super().__init_subclass__(**kwargs)
-        if "test" in cls.__dict__:
-            cls.test = _checked_test(cls.__dict__["test"])
+        if not getattr(cls.test, "checked_by_the_framework", False):  # defined here, or in a mixin
+            cls.test = _checked_test(cls.test)
 
     def init(self, experiment: Experiment, data: Data, logger: logging.Logger, runtime: Runtime,
              judged_by: Metric = VALIDATION_LOSS, training: bool = True) -> None:
@@ -105,11 +105,11 @@ class Runner:
     # Hooks to implement -----------------------------------------------------------------------------------------
     def init_model(self, device: torch.device) -> None:
         """Set ``self.model`` (a ``torch.nn.Module``) on ``device``."""
-        raise NotImplementedError(f"{type(self).__name__}.init_model")
+        raise HookNotImplementedError(f"{type(self).__name__}.init_model")
 
     def init_optimizer(self, device: torch.device) -> None:
         """Set ``self.optimizer`` over ``self.model``'s parameters (training only)."""
-        raise NotImplementedError(f"{type(self).__name__}.init_optimizer")
+        raise HookNotImplementedError(f"{type(self).__name__}.init_optimizer")
 
     def init_others(self, device: torch.device) -> None:
         """Schedulers and anything else training needs; save their state in ``save_states_others``."""
@@ -123,7 +123,7 @@ class Runner:
 
     def train_step(self, it_data: Any, device: torch.device) -> torch.Tensor:
         """The loss of one batch as a scalar tensor; the loop does zero_grad, backward and the optimizer step."""
-        raise NotImplementedError(f"{type(self).__name__}.train_step")
+        raise HookNotImplementedError(f"{type(self).__name__}.train_step")
 
     def validate(self, device: torch.device) -> dict[str, float]:
         """Metrics of the validation split by name, recorded as ``validation_<name>``; runs in eval and inference
@@ -135,11 +135,11 @@ class Runner:
     def test(self, epoch: int | None, device: torch.device) -> TestResult:
         """Evaluate on the test split: first restore ``epoch`` with ``self.load_states(epoch)`` when it is not
         ``None`` (``None``: the model as it is, e.g. after an epoch of training). Return a ``TestResult``."""
-        raise NotImplementedError(f"{type(self).__name__}.test")
+        raise HookNotImplementedError(f"{type(self).__name__}.test")
 
-    def test_sample(self, sample: int, epoch: int | None, device: torch.device) -> Any:
+    def test_sample(self, sample: int, epoch: int | None, device: torch.device) -> SampleResult:
         """One test example's prediction, restoring ``epoch`` as ``test`` does. Return a ``SampleResult``."""
-        raise NotImplementedError(f"{type(self).__name__}.test_sample")
+        raise HookNotImplementedError(f"{type(self).__name__}.test_sample")
 
     def release_others(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """What a release needs besides the weights to be used on its own (architecture, normalisation...)."""
@@ -152,8 +152,11 @@ class Runner:
     def train_early_stopping(self) -> bool:
         """After each epoch (its metrics are ``self.history[-1]``): ``True`` ends training there, for good. Set
         ``self.metrics['stop_reason']`` to say why. The default applies ``early_stopping_patience``."""
-        patience = self.early_stopping_patience()
+        patience = _count_or_none(self, "early_stopping_patience", self.early_stopping_patience())
         metric = self.early_stopping_metric or self.judged_by
+        if patience is not None and metric.key not in self.metrics:
+            raise HookError(f"early stopping watches {metric.key}, which epoch {self.counters['epoch']} does not "
+                            f"have, set {type(self).__name__}.early_stopping_metric to one of its metrics")
         if patience is None or epochs_without_improvement(self.history, metric) < patience:
             return False
         better = "higher" if metric.higher_is_better else "lower"
@@ -178,9 +181,7 @@ class Runner:
 
     # Training ---------------------------------------------------------------------------------------------------
     def train_before_epoch_tasks(self, device: torch.device) -> None:
-        """Before each epoch; the default records the learning rate and sets the loaders' epoch."""
-        self.metrics["lr"] = self.optimizer.param_groups[0]["lr"]
-        self.data.set_epoch(self.counters["epoch"])
+        """Before each epoch, after the loop has set the loaders' epoch and recorded ``lr``; the default logs."""
         self.logger.info(f"Epoch {self.counters['epoch']} | training with lr {self.metrics['lr']:.6g}")
 
     def train_iteration_log(self, losses: list[float], log_period: int, device: torch.device) -> None:
@@ -189,9 +190,8 @@ class Runner:
         self.logger.info(f"Epoch {self.counters['epoch']} | iteration {self.counters['iteration']} | loss {loss:.4f}")
 
     def train_after_epoch_tasks(self, device: torch.device) -> None:
-        """After validation; the default sends the epoch's metrics to TensorBoard. Step schedulers and call
-        ``self.test(None, device)`` here (after ``super()``)."""
-        self.tensorboard.epoch_metrics(self.metrics, self.counters["epoch"])
+        """After validation, whose metrics the loop has recorded: step schedulers and call
+        ``self.test(None, device)`` here. The default does nothing."""
 
     def train(self, max_epochs: int, log_period: int) -> None:
         """Train from the loaded state up to epoch ``max_epochs``, checkpointing after every epoch.
@@ -203,8 +203,9 @@ class Runner:
             self.logger.info(f"Training stopped early at epoch {self.counters['epoch']}; nothing more to do "
                              "(train --epoch E goes on from an earlier epoch)")
             return
-        if self.counters["epoch"] >= max_epochs and self.resume_point is None:
-            self.logger.info(f"Already trained to epoch {self.counters['epoch']}; raise --max-epochs to go on")
+        if self.counters["epoch"] >= max_epochs:
+            more = " (its interrupted epoch waits)" if self.resume_point else ""
+            self.logger.info(f"Already trained to epoch {self.counters['epoch']}{more}; raise --max-epochs to go on")
             return
         self._check_train_order()
         self._log_run_start()
@@ -214,6 +215,8 @@ class Runner:
             resume, self.resume_point = self.resume_point or {}, None
             self.metrics = dict(resume.get("metrics") or {"epoch": self.counters["epoch"]})
             started = time.perf_counter() - resume.get("seconds", 0.0)
+            self.metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+            self.data.set_epoch(self.counters["epoch"])  # here, not in a hook an app may override
             self.train_before_epoch_tasks(self.device)
             losses, seconds = self._train_epoch(list(resume.get("losses", [])), log_period, started)
             self.metrics["train_loss"] = sum(losses) / len(losses)
@@ -221,17 +224,20 @@ class Runner:
             self.model.eval()
             with torch.inference_mode():
                 self.metrics.update({f"validation_{k}": v for k, v in self._checked_validate().items()})
+            if self.judged_by.split != "test":
+                self._check_judged_metric("validate")
+            self.tensorboard.epoch_metrics(self.metrics, self.counters["epoch"])
             self.train_after_epoch_tasks(self.device)
             self.metrics["epoch_seconds"] = round(time.perf_counter() - started, 3)
-            self._check_judged_metric()
+            self._check_judged_metric("test, through TestResult.metrics,")
             self.history.append(self.metrics)
             stop = self.train_early_stopping()
             if stop:  # recorded in the checkpoint, so a later train does not go on
                 self.metrics["stopped_early"] = True
                 self.metrics.setdefault("stop_reason", f"{type(self).__name__}.train_early_stopping said so")
             self.save_states()
-            self.checkpoints.remove_old(self.counters["epoch"], self.checkpoints_to_keep(),
-                                        best_epoch(self.history, self.judged_by))
+            keep = _count_or_none(self, "checkpoints_to_keep", self.checkpoints_to_keep())
+            self.checkpoints.remove_old(self.counters["epoch"], keep, best_epoch(self.history, self.judged_by))
             self.logger.info(f"Epoch {self.counters['epoch']} done | " + " | ".join(
                 f"{k} {v:.4f}" for k, v in self.metrics.items() if isinstance(v, float)))
             self.tensorboard.hparams(self.experiment.configuration, self.metrics, self.judged_by,
@@ -249,7 +255,8 @@ class Runner:
         loop_started = time.perf_counter()
         # Making the loader's iterator draws its workers' base seed from the global RNG: a resumed run would make
         # it after restoring the RNG of the middle of the epoch, an unbroken one at its start. Drawn from a fork
-        # seeded by (seed, epoch), it is the same in both and leaves the RNG the steps use alone.
+        # seeded by (seed, epoch), it is the same in both and leaves the RNG the steps use alone. (Persistent
+        # workers keep the seed of the first epoch a process runs: randomness inside them does not resume.)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(epoch_seed(self.experiment.configuration.seed, self.counters["epoch"]))
             batches = iter(self.data.loaders["train"])
@@ -261,9 +268,9 @@ class Runner:
                 self.optimizer.zero_grad(set_to_none=True)
                 with self.autocast():
                     loss = self.train_step(it_data, self.device)
-                if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                if not isinstance(loss, torch.Tensor) or loss.dim() != 0 or not loss.requires_grad:
                     raise self.hook_error("train_step", f"returned {_shape_of(loss)}",
-                                          "return the batch's loss as a scalar tensor")
+                                          "return the batch's loss as a scalar tensor that requires grad")
                 loss.backward()
                 self.optimizer.step()
                 pending.append(loss.detach())
@@ -300,17 +307,18 @@ class Runner:
 
     def _checked_validate(self) -> dict[str, float]:
         metrics = self.validate(self.device)
-        if not isinstance(metrics, dict) or not all(isinstance(k, str) and number(v) is not None
-                                                    for k, v in metrics.items()):
+        if not isinstance(metrics, dict):
             raise self.hook_error("validate", f"returned {_shape_of(metrics)}",
                                   "return a dict of finite numbers by name, such as {'loss': 0.1}")
+        _check_numbers(self, "validate", metrics)
         return metrics
 
-    def _check_judged_metric(self) -> None:
+    def _check_judged_metric(self, hook: str) -> None:
+        """Before anything of the epoch is written: the metric the app is judged by must be there."""
         if self.judged_by.key not in self.metrics:
             known = ", ".join(k for k in self.metrics if k.startswith(("validation_", "test_"))) or "none"
             raise HookError(f"the app is judged by {self.judged_by.key} but epoch {self.counters['epoch']} has only "
-                            f"{known}, return '{self.judged_by.name}' from {self.judged_by.split} "
+                            f"{known}, return '{self.judged_by.name}' from {hook} "
                             f"or declare another metric in App(judged_by=...)")
 
     def _check_train_order(self) -> None:
@@ -341,10 +349,16 @@ class Runner:
         if epoch is not None and self.counters["epoch"] != epoch:
             raise self.hook_error("test", f"was asked for epoch {epoch} but tested epoch {self.counters['epoch']}",
                                   "call self.load_states(epoch) first when epoch is not None")
-        bad = [k for k, v in result.metrics.items() if not isinstance(k, str) or number(v) is None]
-        if bad:
-            raise self.hook_error("test", f"returned metrics {bad} that are not finite numbers by name",
-                                  "give each metric a name and a number")
+        if not isinstance(result.summary, str) or not isinstance(result.metrics, dict) \
+                or not isinstance(result.details, dict):
+            raise self.hook_error("test", "returned a TestResult whose summary is not a str or whose metrics or "
+                                  "details are not a dict", "give it a line, a dict of numbers and a dict")
+        _check_numbers(self, "test", result.metrics)
+        clashes = sorted(set(result.details) & ({"epoch"} | set(result.metrics)))
+        if clashes or not is_json(result.details):
+            what = f"details {clashes} that clash with the epoch or a metric" if clashes else \
+                "details that JSON cannot hold"
+            raise self.hook_error("test", f"returned {what}", "give details their own names and plain values")
         tested = self.counters["epoch"]
         self.logger.info(result.summary)
         self.metrics.update({f"test_{name}": value for name, value in result.metrics.items()})
@@ -366,8 +380,15 @@ class Runner:
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             },
-            "others": self.save_states_others(),
+            "others": self._checked_others(),
         }
+
+    def _checked_others(self) -> dict[str, Any]:
+        others = self.save_states_others()
+        if not isinstance(others, dict) or not _is_plain(others):
+            raise self.hook_error("save_states_others", f"returned {_shape_of(others)} holding more than tensors, "
+                                  "numbers, strings, lists and dicts", "return a dict of those (state_dict() is)")
+        return others
 
     def save_states(self) -> None:
         """The finished epoch's metrics and checkpoint."""
@@ -415,8 +436,12 @@ class Runner:
     def release_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """What a release of a loaded checkpoint holds: weights plus what is needed to use them, no training
         state."""
+        others = self.release_others(checkpoint)
+        if not isinstance(others, dict) or not _is_plain(others):
+            raise self.hook_error("release_others", f"returned {_shape_of(others)} holding more than tensors, numbers, "
+                                  "strings, lists and dicts", "return a dict of those")
         return {"format": CHECKPOINT_FORMAT, "kind": "release", "epoch": checkpoint["counters"]["epoch"],
-                "model": checkpoint["model"], **self.release_others(checkpoint)}
+                "model": checkpoint["model"], **others}
 
     def create_release(self, checkpoint: dict[str, Any]) -> Path:
         """Write ``<epoch>.checkpoint.release.pkl`` (see ``release_state``)."""
@@ -439,10 +464,35 @@ def _checked_test(test: Callable[..., Any]) -> Callable[..., TestResult]:
         finally:
             self._tests_running -= 1
         return result if self._tests_running else self._record_test(result, epoch)
+    checked.checked_by_the_framework = True
     return checked
+
+
+def _check_numbers(runner: Runner, hook: str, metrics: dict[str, Any]) -> None:
+    for key, value in metrics.items():
+        if not isinstance(key, str) or number(value) is None:
+            hint = " (a tensor: use .item())" if isinstance(value, torch.Tensor) else ""
+            raise runner.hook_error(hook, f"returned metric {key!r} = {value!r}{hint}",
+                                    "give each metric a name and a finite number")
+
+
+def _count_or_none(runner: Runner, hook: str, value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise runner.hook_error(hook, f"returned {value!r}", "return a whole number of at least 1, or None")
+    return value
+
+
+def _is_plain(value: Any) -> bool:
+    """Whether ``torch.load(weights_only=True)`` will read ``value`` back: tensors, numbers, strings, None, and
+    lists, tuples and dicts of them."""
+    if isinstance(value, dict):
+        return all(isinstance(k, (str, int)) and _is_plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    return value is None or isinstance(value, (torch.Tensor, int, float, str, bool))
 
 
 def _shape_of(value: Any) -> str:
     if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {list(value.shape)}"
+        return f"a tensor of shape {list(value.shape)}" + ("" if value.requires_grad else " without grad")
     return "None" if value is None else f"a {type(value).__name__}"

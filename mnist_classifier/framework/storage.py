@@ -74,6 +74,15 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
+def is_json(value: Any) -> bool:
+    """Whether ``write_json`` can write ``value`` (checked before anything is written)."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def read_json(path: Path) -> Any:
     """Read a JSON file the framework wrote."""
     with open(path, encoding="utf-8") as file:

@@ -12,6 +12,7 @@ from ..data import DataDescription
 from ..errors import HookError, UserError
 from ..experiment import Experiment
 from ..logs import attach_log_file
+from ..storage import is_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,11 +42,15 @@ def run(ctx: Context) -> int:
     ctx.logger.info(f"Creating experiment '{experiment.name}' with seed {args.seed}")
     data = ctx.data(Configuration(values, args.seed))
     data.create(ctx.data_path)
-    description = data.describe()
-    if not isinstance(description, DataDescription):
-        raise HookError(f"{type(data).__name__}.describe returned {type(description).__name__}, return a "
-                        "DataDescription(splits, details) (see the README's framework guide)")
-    experiment.create(values, args.seed, data.save(), overrides=args.set or [], data_description=asdict(description))
+    description, state = data.describe(), data.save()
+    if not isinstance(description, DataDescription) or not is_json(asdict(description)) or not all(
+            isinstance(name, str) and isinstance(size, int) for name, size in dict(description.splits).items()):
+        raise HookError(f"{type(data).__name__}.describe returned {description!r:.80}, return a DataDescription"
+                        "(splits={name: size}, details={name: JSON value}) (see the README's framework guide)")
+    if not is_json(state):
+        raise HookError(f"{type(data).__name__}.persisted names attributes JSON cannot hold ({', '.join(state)}), "
+                        "persist lists, numbers, strings and dicts only (see the README's framework guide)")
+    experiment.create(values, args.seed, state, overrides=args.set or [], data_description=asdict(description))
     attach_log_file(ctx.logger, experiment.log_file)
     ctx.report(f"Created experiment '{experiment.name}' in {experiment.path}")
     return 0

@@ -1,8 +1,10 @@
-"""``test_sample``: the app's ``test_sample`` hook on one test example; it only reads the experiment."""
+"""``test_sample``: the app's ``test_sample`` hook on one test example. It writes nothing but its log lines, so it
+takes no lock."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from ..cli import Pipeline, add_epoch, add_runtime, int_at_least
 from ..context import Context
@@ -13,6 +15,7 @@ from ..results import SampleResult
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample", type=int_at_least(0), required=True, help="index of the test example")
     add_epoch(parser, "use")
+    parser.add_argument("--json", action="store_true", help="print the prediction's details as JSON")
     add_runtime(parser, progress=False)
 
 
@@ -23,14 +26,18 @@ def run(ctx: Context) -> int:
     with ctx.logging_into(experiment):
         runner = ctx.runner(experiment, ctx.data(experiment.configuration, experiment, 0), training=False)
         result = runner.test_sample(ctx.args.sample, epoch, runtime.device)
-        if not isinstance(result, SampleResult):
-            raise HookError(f"{type(runner).__name__}.test_sample returned {type(result).__name__}, return a "
+        if not isinstance(result, SampleResult) or not isinstance(result.summary, str) \
+                or not isinstance(result.details, dict):
+            raise HookError(f"{type(runner).__name__}.test_sample returned {result!r:.80}, return a "
                             "SampleResult(summary, details) (see the README's framework guide)")
         if runner.counters["epoch"] != epoch:
             raise HookError(f"{type(runner).__name__}.test_sample was asked for epoch {epoch} but used epoch "
                             f"{runner.counters['epoch']}, call self.load_states(epoch) first when epoch is not None")
         ctx.logger.info(result.summary)
-    ctx.show(result.summary)
+    if ctx.args.json:
+        print(json.dumps({"epoch": epoch, "summary": result.summary, **result.details}, indent=2))
+    else:
+        ctx.show(result.summary)
     return 0
 
 
