@@ -129,6 +129,7 @@ def test_training_is_reproducible_and_resume_is_exact(workdir: Path) -> None:
     assert straight["history"][-1]["validation_loss"] == resumed["history"][-1]["validation_loss"]
 
 
+@pytest.mark.slow
 def test_train_from_an_earlier_epoch(trained_workdir: Path) -> None:
     """``--epoch 1`` retrains epoch 2 from checkpoint 1 (the same weights, as training is deterministic)."""
     checkpoints = trained_workdir / "experiments" / "base" / "checkpoints"

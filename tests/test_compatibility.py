@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import REPO, make_workdir, run_cli
@@ -28,6 +29,7 @@ def _weights_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+@pytest.mark.slow
 def test_a_version_0_1_experiment_still_works(tmp_path: Path, synthetic_data: Path) -> None:
     work = make_workdir(tmp_path, synthetic_data)
     shutil.copytree(FIXTURE, work / "experiments" / "v0.1")

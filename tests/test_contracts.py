@@ -169,6 +169,9 @@ CASES = [
     ("no-model", _app(NoModel), ["test"],
      "NoModel.init_model left self.model as NoneType, set it to a torch.nn.Module on the device it is given (see "
      "the README's framework guide)"),
+    ("no-model-in-train", _app(NoModel), ["train", "--max-epochs", "2"],
+     "NoModel.init_model left self.model as NoneType, set it to a torch.nn.Module on the device it is given (see "
+     "the README's framework guide)"),
     ("judged-metric-missing", _app(judged_by=ACCURACY), ["train", "--max-epochs", "2"],
      "the app is judged by validation_accuracy but epoch 2 has only validation_loss, validation_mae, return "
      "'accuracy' from validate or declare another metric in App(judged_by=...)"),
@@ -191,11 +194,11 @@ def test_a_broken_hook_is_named(case_id: str, app: App, argv: list[str], message
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert err.splitlines()[-1].startswith(f"error: {message}")
-    if argv[0] in ("test", "create_release"):  # a bug is logged for whoever debugs it; nothing else changes
+    assert log.read_text().startswith(logged) and message in log.read_text()[len(logged):], "the bug is not logged"
+    if argv[0] in ("test", "create_release"):  # nothing else changes
         after = snapshot(tmp_path / "experiments")
         assert {k: v for k, v in after.items() if k != "r/verbose.log"} == \
             {k: v for k, v in before.items() if k != "r/verbose.log"}, "a refused test changed the experiment"
-        assert log.read_text().startswith(logged) and message in log.read_text()[len(logged):]
 
 
 def test_a_validate_metric_that_is_a_tensor_says_so(trained: Path, tmp_path: Path, capsys) -> None:

@@ -64,6 +64,7 @@ def test_predict_many_formats_and_bad_files(released: Path, tmp_path: Path) -> N
     assert all(entry["label"] in "0123456789" and 0 < entry["probability"] <= 1 for entry in as_json)
 
 
+@pytest.mark.slow
 def test_predict_from_an_experiment_checkpoint(trained_workdir: Path, tmp_path: Path) -> None:
     path = tmp_path / "seven.png"
     render(7).save(path)
@@ -89,6 +90,7 @@ def test_python_api_agrees_with_test_sample(released: Path, trained_workdir: Pat
     assert model.predict([pil])[0] == model.predict([as_tensor])[0], "a PIL image and its tensor agree"
 
 
+@pytest.mark.slow
 def test_non_release_and_hostile_files_are_refused(trained_workdir: Path, tmp_path: Path) -> None:
     image = tmp_path / "one.png"
     render(1).save(image)

@@ -7,6 +7,7 @@ bad input therefore leaves ``verbose.log`` byte-identical.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from logging.handlers import BufferingHandler
 from pathlib import Path
@@ -46,7 +47,11 @@ def setup_logging(name: str, verbose: bool) -> logging.Logger:
 
 
 def attach_log_file(logger: logging.Logger, path: Path) -> None:
-    """Start appending to ``path``, first writing out what was held since the command started."""
+    """Start appending to ``path``, first writing out what was held since the command started (once: a second
+    call for the same file does nothing)."""
+    target = os.path.abspath(path)
+    if any(isinstance(h, logging.FileHandler) and h.baseFilename == target for h in logger.handlers):
+        return
     file_handler = logging.FileHandler(path, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter(_FORMAT))
     for handler in list(logger.handlers):

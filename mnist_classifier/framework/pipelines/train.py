@@ -49,7 +49,7 @@ def run(ctx: Context) -> int:
     if args.epoch is not None:
         experiment.resolve_epoch(args.epoch)
     runtime = ctx.runtime  # checked before the experiment is touched
-    with experiment.lock("train"):
+    with experiment.lock("train"), ctx.logging_into(experiment):
         experiment.remove_temporaries()
         data = ctx.data(experiment.configuration, experiment, args.num_workers, splits=("train", "validation"))
         runner = ctx.runner(experiment, data, training=True)
