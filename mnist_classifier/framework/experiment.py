@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import checkpoints
 from .configuration import Configuration
@@ -18,6 +18,9 @@ from .errors import UserError
 from .lock import ExperimentLock
 from .metrics import VALIDATION_LOSS, Metric, best_epoch
 from .storage import DIR_MODE, fsync_dir, read_json, remove_temporaries, write_json
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 FORMAT_VERSION = 1
@@ -212,7 +215,7 @@ class Experiment:
             return {}
 
     @property
-    def tbx(self):
+    def tbx(self) -> SummaryWriter:
         """The TensorBoard ``SummaryWriter``, created on first use (importing it is slow)."""
         if self._tbx is None:
             from torch.utils.tensorboard import SummaryWriter
