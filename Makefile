@@ -42,8 +42,11 @@ lint: install
 
 # Epoch and test throughput against the compute bound and the plain PyTorch recipe (JSON on stdout).
 # MNIST_DIR=... uses real MNIST (synthetic of the same size otherwise); BENCH_ARGS="--device cuda --epochs 10".
+# Then 1 process against PROCESSES (default 2) on the same epoch: images/s of each and the scaling ratio.
+PROCESSES ?= 2
 bench: install
 	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/epoch.py $(BENCH_ARGS)
+	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/processes.py --processes $(PROCESSES) $(PROCESSES_ARGS)
 
 clean-demo:
 	rm -rf experiments/$(NAME)

@@ -75,8 +75,9 @@ class MNISTClassifierData(Data):
 
     def load_loaders(self, data_path: Path, num_workers: int) -> None:
         """Batches are fetched whole by ``__getitems__``; on CUDA without workers the dataset (47 MB) moves to the
-        GPU once and batches are indexed there, so a step costs no host-to-device copy."""
-        batch_size = self.get_conf("training", "batch_size")
+        GPU once and batches are indexed there, so a step costs no host-to-device copy. Every split is ordered by
+        an ``EpochSampler``, so several processes each take their shard of it."""
+        batch_size = self.process_batch_size(self.get_conf("training", "batch_size"))
         test_batch_size = self.get_conf("training", "test_batch_size", default=1000)
         on_gpu = self.device is not None and self.device.type == "cuda"
         if on_gpu and num_workers == 0:
@@ -89,7 +90,9 @@ class MNISTClassifierData(Data):
         self.loaders["validation"] = DataLoader(  # its own generator: validating draws nothing from the global RNG
             self.datasets["validation"], batch_size=test_batch_size, generator=torch.Generator(),  # (as in 0.1)
             sampler=EpochSampler(self.validation_indexes, self.seed, shuffle=False), **common)
-        self.loaders["test"] = DataLoader(self.datasets["test"], batch_size=test_batch_size, **common)
+        self.loaders["test"] = DataLoader(self.datasets["test"], batch_size=test_batch_size,
+                                          sampler=EpochSampler(range(len(self.datasets["test"])), self.seed,
+                                                               shuffle=False), **common)
 
     def prepare(self, it_data: tuple[torch.Tensor, torch.Tensor], device: torch.device
                 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .framework import sum_over_processes
+
 
 @dataclass
 class Evaluation:
@@ -37,7 +39,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable, prepare: Callable, class
              autocast: AbstractContextManager, bar: Any, keep_mistakes: int = 0) -> Evaluation:
     """``model`` over ``batches`` (``prepare`` makes each one the model's input and targets on ``device``), under
     ``autocast``, counting images on the progress ``bar``; with ``keep_mistakes``, up to that many misclassified
-    images too."""
+    images too (in a group of processes, this process's own; the counts and the loss are everyone's)."""
     confusion = torch.zeros(classes * classes, dtype=torch.long, device=device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     mistakes: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -56,6 +58,8 @@ def evaluate(model: torch.nn.Module, batches: Iterable, prepare: Callable, class
                 mistakes.append((raw[wrong.to(raw.device)][:keep_mistakes], targets[wrong][:keep_mistakes],
                                  predicted[wrong][:keep_mistakes]))
             bar.update(len(targets))
+    sum_over_processes(confusion)  # in a group, each process saw its shard: exact counts over all of them
+    sum_over_processes(loss_sum)
     confusion = confusion.view(classes, classes).cpu()
     total = int(confusion.sum())
     kept = None

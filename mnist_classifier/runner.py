@@ -75,8 +75,9 @@ class MNISTClassifierRunner(Runner):
         if epoch is not None:
             self.load_states(epoch)
         evaluation = self.evaluate("test", device, keep_mistakes=48)
-        save_test_figures(self.experiment, evaluation.confusion, evaluation.mistakes, self.data.class_names,
-                          self.counters["epoch"])
+        if self.is_main:  # one writer
+            save_test_figures(self.experiment, evaluation.confusion, evaluation.mistakes, self.data.class_names,
+                              self.counters["epoch"])
         summary = (f"Test of epoch {self.counters['epoch']} | accuracy {100 * evaluation.accuracy:.2f}% "
                    f"({evaluation.correct}/{evaluation.total}) | loss {evaluation.loss:.4f}")
         return TestResult(summary, {"loss": evaluation.loss, "accuracy": evaluation.accuracy}, evaluation.details())

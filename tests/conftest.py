@@ -6,9 +6,11 @@ import hashlib
 import json
 import os
 import pty
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -79,6 +81,42 @@ def run_cli(cwd: Path, *args: str, expect: int | None = 0, timeout: float = 600)
         assert result.returncode == expect, (
             f"exit {result.returncode} for {args}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
+
+
+class Watched:
+    """A command in a subprocess whose output lines can be waited for, to act at a precise moment."""
+
+    def __init__(self, command: list[str], cwd: Path, env: dict[str, str] | None = None, preexec=None) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, preexec_fn=preexec)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def wait_for(self, fragment: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line == "":
+                raise AssertionError(f"the command ended before '{fragment}':\n{''.join(self.seen)}"
+                                     f"{self.process.stderr.read()}")
+            self.seen.append(line)
+            if fragment in line:
+                return
+        raise AssertionError(f"'{fragment}' not seen in {timeout} s")
+
+    def finish(self, timeout: float = 120) -> tuple[int, str]:
+        code = self.process.wait(timeout=timeout)
+        return code, self.process.stderr.read()
 
 
 def run_on_a_terminal(cwd: Path, module: str, *args: str, pythonpath: str = str(REPO)) -> str:

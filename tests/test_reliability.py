@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import fcntl
 import os
-import queue
 import resource
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import REPO, make_workdir, run_cli, snapshot
+from conftest import REPO, Watched, make_workdir, run_cli, snapshot
 from mnist_classifier.framework import checkpoints
 
 pytestmark = pytest.mark.slow
@@ -27,44 +25,13 @@ EPOCHS = "3"
 SEED = "5"
 
 
-class Training:
+class Training(Watched):
     """``train`` in a subprocess whose log lines can be waited for, to act at a precise moment."""
 
     def __init__(self, cwd: Path, name: str, *args: str, write_delay: float = 0.0, preexec=None) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-        if write_delay:
-            env["EXPERIMENT_TEST_WRITE_DELAY"] = str(write_delay)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mnist_classifier", "--experiment-name", name, "--verbose", "train",
-             "--max-epochs", EPOCHS, "--device", "cpu", "--log-period", "1", *args],
-            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line)
-        self.lines.put("")
-
-    def wait_for(self, fragment: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if line == "":
-                raise AssertionError(f"train ended before '{fragment}':\n{''.join(self.seen)}"
-                                     f"{self.process.stderr.read()}")
-            self.seen.append(line)
-            if fragment in line:
-                return
-        raise AssertionError(f"'{fragment}' not seen in {timeout} s")
-
-    def finish(self, timeout: float = 120) -> tuple[int, str]:
-        code = self.process.wait(timeout=timeout)
-        return code, self.process.stderr.read()
+        env = {"EXPERIMENT_TEST_WRITE_DELAY": str(write_delay)} if write_delay else {}
+        super().__init__([sys.executable, "-m", "mnist_classifier", "--experiment-name", name, "--verbose", "train",
+                          "--max-epochs", EPOCHS, "--device", "cpu", "--log-period", "1", *args], cwd, env, preexec)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from .cli import Pipeline
 from .configuration import Configuration
 from .context import Context
 from .data import Data, DataDescription
+from .distributed import sum_over_processes
 from .errors import HookError, UserError
 from .experiment import Experiment
 from .metrics import Metric
@@ -20,7 +21,7 @@ from .results import SampleResult, TestResult
 
 __all__ = ["App", "Context", "Pipeline", "checkpoints", "Configuration", "Data", "DataDescription", "EpochSampler",
            "Experiment", "HookError", "Metric", "Runner", "SampleResult", "TensorDataset", "TestResult", "UserError",
-           "collate_batch"]
+           "collate_batch", "sum_over_processes"]
 
 _LAZY = {"Runner": "runner", "EpochSampler": "sampling", "TensorDataset": "tensor_data", "collate_batch": "tensor_data"}
 

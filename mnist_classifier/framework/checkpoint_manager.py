@@ -2,7 +2,8 @@
 newest state that still loads, and retention. ``checkpoints.py`` is the file format underneath.
 
 The runner decides what a state holds (``Runner.state_dict``); this module decides where it goes and what to
-do when a file is damaged, stale or no longer kept.
+do when a file is damaged, stale or no longer kept. In a group of processes only the first one writes (and only
+it calls ``load_newest``, which may set files aside): the others' saves do nothing.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from .experiment import Experiment
 
 
 class CheckpointManager:
-    def __init__(self, experiment: Experiment, logger: logging.Logger) -> None:
+    def __init__(self, experiment: Experiment, logger: logging.Logger, writes: bool = True) -> None:
         self.experiment = experiment
         self.logger = logger
+        self.writes = writes
 
     def save_epoch(self, epoch: int, metrics: dict[str, Any], state: dict[str, Any]) -> None:
         """Write the epoch's metrics (JSON, for ``info``) and then its checkpoint, both atomically; the state of
         an interrupted epoch is superseded and removed."""
+        if not self.writes:
+            return
         self.experiment.write_epoch_metrics(epoch, metrics)
         path = self.experiment.checkpoint_path(epoch)
         self.logger.info(f"Saving checkpoint {path}")
@@ -33,6 +37,8 @@ class CheckpointManager:
 
     def save_interrupted(self, state: dict[str, Any]) -> None:
         """Write the state of an unfinished epoch (it carries its ``resume_point``)."""
+        if not self.writes:
+            return
         self.logger.info(f"Saving interrupted state {self.experiment.interrupted_path}")
         checkpoints.save(self.experiment.interrupted_path, state)
 
@@ -74,7 +80,7 @@ class CheckpointManager:
         Runs after the new checkpoint is safely written. Epochs after ``epoch`` (left by an earlier run that
         ``train --epoch`` went back from) are not this run's to judge, and releases are never touched.
         """
-        if keep is None:
+        if keep is None or not self.writes:
             return
         ours = [e for e in self.experiment.checkpoint_epochs() if e <= epoch]
         kept = set(ours[-keep:]) | {best}

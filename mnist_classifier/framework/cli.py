@@ -19,13 +19,15 @@ class Pipeline:
     """A sub-command: its name, one line of help, the options it adds to its parser, and what it runs.
 
     The built-in pipelines (``framework/pipelines/``) and an app's own are defined the same way; ``run`` gets the
-    ``Context`` and returns the exit status.
+    ``Context`` and returns the exit status. ``distributed``: it runs as several processes under torchrun (or
+    ``--device`` with several devices), each calling the same collectives; the others refuse to.
     """
 
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[Context], int]
+    distributed: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,10 +70,20 @@ def add_epoch(parser: argparse.ArgumentParser, what: str) -> None:
                         help=f"epoch whose checkpoint to {what} (default: the newest)")
 
 
-def add_runtime(parser: argparse.ArgumentParser, default_device: str | None = None, progress: bool = True) -> None:
-    """``--device``, ``--precision``, ``--compile`` (and ``--no-progress``): what ``Context.runtime`` is made of."""
+def add_runtime(parser: argparse.ArgumentParser, default_device: str | None = None, progress: bool = True,
+                several: bool = False) -> None:
+    """``--device``, ``--precision``, ``--compile`` (and ``--no-progress``): what ``Context.runtime`` is made of.
+    ``several``: ``--device`` takes one device per process (``cuda:0 cuda:1``, ``cpu cpu``) and ``--dist-timeout``
+    bounds the wait for the other processes."""
     where = default_device or "cuda when available, else cpu"
-    parser.add_argument("--device", default=default_device, help=f"cpu, cuda or cuda:N (default: {where})")
+    if several:
+        parser.add_argument("--device", nargs="+", default=default_device, metavar="DEVICE",
+                            help=f"cpu, cuda or cuda:N; several start one process each (default: {where})")
+        parser.add_argument("--dist-timeout", type=int_at_least(1), default=600, metavar="SECONDS",
+                            help="with several processes, how long one waits for the others before it gives up "
+                                 "(default: 600)")
+    else:
+        parser.add_argument("--device", default=default_device, help=f"cpu, cuda or cuda:N (default: {where})")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16: forward passes under bf16 autocast, CUDA only (default: fp32)")
     parser.add_argument("--compile", action="store_true", help="compile the model with torch.compile")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .distributed import Group, group_from_environment
 from .errors import HookError, UserError
 from .experiment import Experiment
 from .logs import attach_log_file
@@ -36,9 +37,14 @@ class Context:
         self.show(line)
 
     def show(self, line: str) -> None:
-        """Print a line that was already logged, unless ``--verbose`` has printed it."""
-        if not self.args.verbose:
+        """Print a line that was already logged, unless ``--verbose`` has printed it (or another process will)."""
+        if not self.args.verbose and self.group.is_main:
             print(line, flush=True)
+
+    @property
+    def group(self) -> Group:
+        """This process among those torchrun started (a single process without torchrun)."""
+        return self._runtime.group if self._runtime is not None else group_from_environment()
 
     @property
     def data_path(self) -> Path:
@@ -55,13 +61,38 @@ class Context:
             args = self.args
             device = args.device if hasattr(args, "device") else "cpu"  # None: CUDA when available
             self._runtime = make_runtime(device, getattr(args, "precision", "fp32"), getattr(args, "compile", False),
-                                         wanted(getattr(args, "no_progress", True)))
+                                         wanted(getattr(args, "no_progress", True)), group_from_environment(),
+                                         getattr(args, "dist_timeout", 600))
         return self._runtime
+
+    @contextmanager
+    def lock(self, experiment: Experiment) -> Iterator[None]:
+        """Hold the experiment's lock for this pipeline (one writer at a time). In a group only the first process
+        takes it, and the others learn whether it could: they all go on, or all stop with its error."""
+        from .distributed import share_text
+
+        held = None
+        refused = None
+        if self.runtime.is_main:
+            held = experiment.lock(self.args.pipeline)
+            try:
+                held.__enter__()
+            except UserError as error:
+                refused, held = str(error), None
+        refused = share_text(refused, self.runtime.device) if self.runtime.group.active else refused
+        if refused is not None:
+            raise UserError(refused)
+        try:
+            yield
+        finally:
+            if held is not None:
+                held.__exit__(None, None, None)
 
     def experiment(self) -> Experiment:
         """The experiment ``--experiment-name`` names, loaded (a ``UserError`` when it does not exist)."""
         experiment = Experiment(self.args.experiments_path, self.args.experiment_name)
         experiment.load()
+        experiment.writes = self.group.is_main
         return experiment
 
     def data(self, configuration: Configuration, experiment: Experiment | None = None,
@@ -80,6 +111,15 @@ class Context:
                 raise HookError(f"{type(data).__name__}.load_loaders left no loader for {', '.join(missing)}, "
                                 f"which {self.args.pipeline} needs: fill self.loaders[...] (see the README's "
                                 "framework guide)")
+            if self.runtime.group.active:
+                from .sampling import is_epoch_seeded
+
+                whole = [split for split in splits if not is_epoch_seeded(data.loaders[split])]
+                if whole:
+                    raise HookError(f"{type(data).__name__}.load_loaders ordered {', '.join(whole)} without an "
+                                    f"EpochSampler, so each of the {self.runtime.group.world_size} processes would "
+                                    "see all of it: give every loader an EpochSampler (see the README's framework "
+                                    "guide)")
         return data
 
     def runner(self, experiment: Experiment, data: Data, training: bool) -> Runner:
@@ -91,7 +131,7 @@ class Context:
     @contextmanager
     def logging_into(self, experiment: Experiment) -> Iterator[None]:
         """Write what was logged to ``verbose.log`` once the block ends, unless it ends on bad input: a command
-        refused for bad input leaves the experiment folder as it was."""
+        refused for bad input leaves the experiment folder as it was. (Only the first process of a group writes.)"""
         try:
             yield
         except UserError:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .configuration import Configuration
-from .errors import HookNotImplementedError
+from .errors import HookNotImplementedError, UserError
 
 if TYPE_CHECKING:
     import torch
@@ -55,6 +55,16 @@ class Data:
     def get_conf(self, *keys: str, default: Any = None) -> Any:
         return self.configuration.get(*keys, default=default)
 
+    def process_batch_size(self, batch_size: int, name: str = "training.batch_size") -> int:
+        """This process's share of a batch of ``batch_size`` items that one optimizer step takes across all
+        processes: the train loader's ``batch_size``. It is the whole batch in a single process; in a group of W,
+        ``batch_size / W``, and a ``UserError`` naming the config key ``name`` when W does not divide it."""
+        processes = self.runtime.group.world_size if self.runtime is not None else 1
+        if batch_size % processes:
+            raise UserError(f"{name} {batch_size} does not divide between {processes} processes, set it to a "
+                            f"multiple of {processes} (it is the batch of one step across all processes)")
+        return batch_size // processes
+
     @property
     def seed(self) -> int:
         return self.configuration.seed
@@ -83,8 +93,9 @@ class Data:
         """Fill ``self.loaders`` with one iterable of batches per split: ``train`` and ``validation`` are required
         for training, ``test`` for testing. A batch may be a tensor, a tuple or list, or a dict of tensors.
 
-        Order the train loader with an ``EpochSampler`` over the persisted train indexes: otherwise ``train``
-        warns that a resumed run will not reproduce an unbroken one.
+        Order every loader with an ``EpochSampler`` (over the persisted train indexes for ``train``): otherwise
+        ``train`` warns that a resumed run will not reproduce an unbroken one, and several processes refuse to
+        run, since each would see the whole split. Give the train loader ``process_batch_size(batch_size)``.
         """
         raise HookNotImplementedError(f"{type(self).__name__}.load_loaders")
 

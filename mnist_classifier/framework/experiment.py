@@ -47,6 +47,7 @@ class Experiment:
         self.path = self.experiments_path / self.name
         self.configuration: Configuration | None = None
         self.overrides: list[str] = []  # the init's --set options, as a record
+        self.writes = True  # False in processes other than rank 0: their TensorBoard events go nowhere
         self._tbx = None
 
     # Layout -----------------------------------------------------------------------------------------------------
@@ -216,8 +217,11 @@ class Experiment:
 
     @property
     def tbx(self) -> SummaryWriter:
-        """The TensorBoard ``SummaryWriter``, created on first use (importing it is slow)."""
+        """The TensorBoard ``SummaryWriter``, created on first use (importing it is slow); in a process that does
+        not write (rank 1 and up), a stand-in whose every call does nothing, so one run writes one event file."""
         if self._tbx is None:
+            if not self.writes:
+                return _Discard()
             from torch.utils.tensorboard import SummaryWriter
 
             self._tbx = SummaryWriter(log_dir=str(self.tensorboard_path), flush_secs=10)
@@ -255,6 +259,13 @@ class Experiment:
             "interrupted": self.interrupted_path.exists(),
             "damaged": sorted(p.name for p in self.checkpoints_path.glob(f"*{checkpoints.DAMAGED_SUFFIX}*")),
         }
+
+
+class _Discard:
+    """Accepts any call and does nothing (``SummaryWriter``'s stand-in where another process writes)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: _Discard()
 
 
 def _ranges(epochs: list[int]) -> str:

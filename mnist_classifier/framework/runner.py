@@ -7,6 +7,10 @@ Hooks, as in Skeltorch: ``init_model``, ``init_optimizer``, ``init_others``, ``t
 when each runs, what it receives and what it must return; the framework checks each return and names the hook
 that got it wrong (``HookError``). Files on disk are ``checkpoint_manager.py``'s job, TensorBoard
 ``tensorboard_log.py``'s.
+
+In a group of processes (torchrun) every process runs the same loop on its shard of the data, with the model
+wrapped in ``DistributedDataParallel`` for ``train_step``; they agree on when to stop, reduce the losses they
+log, and only the first (``is_main``) writes. The collectives sit at points every process reaches.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +28,14 @@ import torch
 
 from .checkpoint_manager import CheckpointManager
 from .data import Data
+from .distributed import gather_tensors, max_over_processes, share_text, sum_over_processes
 from .errors import HookError, HookNotImplementedError, Interrupted, UserError
 from .experiment import Experiment
 from .metrics import VALIDATION_LOSS, Metric, best_epoch, epochs_without_improvement, number
 from .progress import Progress, count_items
 from .results import SampleResult, TestResult
 from .runtime import Runtime
-from .sampling import epoch_seed, is_epoch_seeded, loader_sampler
+from .sampling import epoch_seed, is_epoch_seeded, loader_sampler, process_seed
 from .storage import is_json, write_json
 from .tensorboard_log import TensorBoardLog
 
@@ -55,6 +61,7 @@ class Runner:
         self.checkpoints: CheckpointManager | None = None
         self.tensorboard: TensorBoardLog | None = None
         self._tests_running = 0
+        self._parallel: torch.nn.Module | None = None  # the DistributedDataParallel wrapper, in a group
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Every ``test`` an app defines goes through ``_checked_test``, whoever calls it (the ``test`` pipeline or
@@ -72,7 +79,7 @@ class Runner:
         """
         self.experiment, self.data, self.logger, self.runtime = experiment, data, logger, runtime
         self.judged_by = judged_by
-        self.checkpoints = CheckpointManager(experiment, logger)
+        self.checkpoints = CheckpointManager(experiment, logger, writes=runtime.is_main)
         self.tensorboard = TensorBoardLog(experiment)
         torch.manual_seed(experiment.configuration.seed)
         self.init_model(self.device)
@@ -87,10 +94,28 @@ class Runner:
             self.init_others(self.device)
         if runtime.compile_model:  # in place: parameter names, so checkpoints, stay those of the plain model
             self.model.compile()
+        if runtime.group.active:
+            self._join_group(training)
+
+    def _join_group(self, training: bool) -> None:
+        """Wrap the model for training (its gradients are averaged over the processes in ``backward``), and give
+        each process its own random numbers (dropout masks...) from here."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        if training:
+            self._parallel = DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        torch.manual_seed(process_seed(self.experiment.configuration.seed, self.runtime.group.rank))
 
     @property
     def device(self) -> torch.device:
         return self.runtime.device
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes: the only one, or rank 0 of a group. An app's own files (figures...) are
+        written only ``if self.is_main``; TensorBoard calls elsewhere go nowhere by themselves."""
+        return self.runtime.is_main
 
     def autocast(self) -> torch.autocast:
         """The context for forward passes: bf16 autocast with ``--precision bf16``, a no-op otherwise."""
@@ -127,10 +152,14 @@ class Runner:
 
     def validate(self, device: torch.device) -> dict[str, float]:
         """Metrics of the validation split by name, recorded as ``validation_<name>``; runs in eval and inference
-        mode. The default is the mean ``train_step`` loss over the validation batches."""
+        mode. In a group each process sees its shard: reduce sums and counts with ``sum_over_processes`` so every
+        process returns the same numbers. The default is the mean ``train_step`` loss over the batches."""
         with self.autocast():
-            losses = [self.train_step(it_data, device) for it_data in self.data.loaders["validation"]]
-        return {"loss": torch.stack(losses).mean().item()}
+            losses = torch.stack([self.train_step(it_data, device) for it_data in self.data.loaders["validation"]])
+        if not self.runtime.group.active:
+            return {"loss": losses.mean().item()}
+        totals = sum_over_processes(torch.stack([losses.double().sum(), losses.new_tensor(len(losses)).double()]))
+        return {"loss": (totals[0] / totals[1]).item()}
 
     def test(self, epoch: int | None, device: torch.device) -> TestResult:
         """Evaluate on the test split: first restore ``epoch`` with ``self.load_states(epoch)`` when it is not
@@ -266,7 +295,7 @@ class Runner:
                     continue
                 self.counters["iteration"] += 1
                 self.optimizer.zero_grad(set_to_none=True)
-                with self.autocast():
+                with self.autocast(), self._model_for_training():
                     loss = self.train_step(it_data, self.device)
                 if not isinstance(loss, torch.Tensor) or loss.dim() != 0 or not loss.requires_grad:
                     raise self.hook_error("train_step", f"returned {_shape_of(loss)}",
@@ -280,21 +309,50 @@ class Runner:
                     self.train_iteration_log(losses, log_period, self.device)
                     postfix = {"loss": f"{losses[-1]:.4f}"}
                 bar.update(count_items(it_data), **postfix)
-                if self.stop_signal is not None:
+                if self._agreed_stop():  # every process, after the same step
                     losses += self._collect_losses(pending)
                     self.save_interrupted(losses, time.perf_counter() - started)
-                    self._stop_if_asked(f"epoch {self.counters['epoch']}, after batch {batch + 1}")
+                    raise Interrupted(self.stop_signal, f"stopped at epoch {self.counters['epoch']}, after batch "
+                                      f"{batch + 1}, everything is saved")
         losses += self._collect_losses(pending)
         if not losses:
             raise UserError(f"the train split served no batch in epoch {self.counters['epoch']}, "
                             "check the data and training.batch_size")
         return losses, time.perf_counter() - loop_started
 
+    @contextmanager
+    def _model_for_training(self) -> Iterator[None]:
+        """In a group, ``self.model`` is the ``DistributedDataParallel`` wrapper while ``train_step`` runs: its
+        forward is what makes ``backward`` average the gradients."""
+        if self._parallel is None:
+            yield
+            return
+        model, self.model = self.model, self._parallel
+        try:
+            yield
+        finally:
+            self.model = model
+
+    def _agreed_stop(self) -> bool:
+        """Whether to stop here: a signal reached this process, or (in a group) any process. Every process calls
+        it at the same points, so all stop after the same step."""
+        if not self.runtime.group.active:
+            return self.stop_signal is not None
+        # A signal may land while the vote is under way: it counts at the next vote, never overwritten here.
+        agreed = max_over_processes(self.stop_signal or 0, self.device)
+        if agreed:
+            self.stop_signal = agreed  # every process stops with the same status
+        return bool(agreed)
+
     def _collect_losses(self, pending: list[torch.Tensor]) -> list[float]:
-        """Move the steps' losses off the device in one sync, stop on NaN/inf, and log each to TensorBoard."""
+        """Move the steps' losses off the device in one sync (in a group: their mean over the processes), stop on
+        NaN/inf, and log each to TensorBoard."""
         if not pending:
             return []
-        values = torch.stack(pending).tolist()
+        stacked = torch.stack(pending)
+        if self.runtime.group.active:
+            stacked = sum_over_processes(stacked) / self.runtime.group.world_size
+        values = stacked.tolist()
         first = self.counters["iteration"] - len(values) + 1
         for offset, value in enumerate(values):
             if not math.isfinite(value):
@@ -324,6 +382,10 @@ class Runner:
     def _check_train_order(self) -> None:
         if not is_epoch_seeded(self.data.loaders["train"]):
             sampler = type(loader_sampler(self.data.loaders["train"])).__name__
+            if self.runtime.group.active:
+                raise HookError(f"the train loader's order ({sampler}) is not an EpochSampler's, so each of the "
+                                f"{self.runtime.group.world_size} processes would train on all of it, order it with "
+                                "an EpochSampler (see the README's framework guide)")
             self.logger.warning(f"the train loader's order ({sampler}) does not depend on (seed, epoch) alone, so a "
                                 "resumed run will not reproduce an unbroken one; order it with an EpochSampler")
 
@@ -336,7 +398,7 @@ class Runner:
                 self.tensorboard.graph(self.model, example)
 
     def _stop_if_asked(self, where: str | None) -> None:
-        if self.stop_signal is not None:
+        if self._agreed_stop():
             raise Interrupted(self.stop_signal, f"stopped at {where}, everything is saved" if where else
                               "stopped before training began")
 
@@ -363,14 +425,16 @@ class Runner:
         self.logger.info(result.summary)
         self.metrics.update({f"test_{name}": value for name, value in result.metrics.items()})
         self.tensorboard.epoch_metrics({f"test_{name}": value for name, value in result.metrics.items()}, tested)
-        write_json(self.experiment.results_path / f"test-{tested}.json",
-                   {"epoch": tested, **result.metrics, **result.details})
+        if self.is_main:
+            write_json(self.experiment.results_path / f"test-{tested}.json",
+                       {"epoch": tested, **result.metrics, **result.details})
         return result
 
     # Checkpoints ------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint holds: everything training goes on from, as tensors and plain containers."""
-        return {
+        """What a checkpoint holds: everything training goes on from, as tensors and plain containers. In a group
+        every process calls it (it gathers each one's random number generators) and the first one saves it."""
+        state = {
             "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -382,6 +446,17 @@ class Runner:
             },
             "others": self._checked_others(),
         }
+        if self.runtime.group.active:
+            state["processes"] = self.runtime.group.world_size
+            state["rng"]["ranks"] = self._gathered_rng_states()
+        return state
+
+    def _gathered_rng_states(self) -> list[dict[str, torch.Tensor]]:
+        """Every process's generators, by rank: its CPU one and that of its GPU (empty on the CPU)."""
+        cpus = [state.cpu() for state in gather_tensors(torch.get_rng_state().to(self.device))]
+        gpus = [state.cpu() for state in gather_tensors(torch.cuda.get_rng_state(self.device).to(self.device))] \
+            if self.device.type == "cuda" else [torch.empty(0, dtype=torch.uint8)] * len(cpus)
+        return [{"torch": cpu, "cuda": gpu} for cpu, gpu in zip(cpus, gpus, strict=True)]
 
     def _checked_others(self) -> dict[str, Any]:
         others = self.save_states_others()
@@ -406,7 +481,7 @@ class Runner:
         """Restore a checkpoint: ``epoch``, or (``None``) the newest usable state; returns the state loaded, or
         ``None`` for a fresh start. Without an optimizer (evaluation) only the model, counters and history."""
         if epoch is None:
-            found = self.checkpoints.load_newest()
+            found = self._newest_state()
             if found is None:
                 return None
             state, path = found
@@ -418,9 +493,7 @@ class Runner:
             self.history = list(state["history"])
             if self.optimizer is not None:  # built for training: restore everything it continues from
                 self.optimizer.load_state_dict(state["optimizer"])
-                torch.set_rng_state(state["rng"]["torch"])
-                if torch.cuda.is_available() and len(state["rng"]["cuda"]) == torch.cuda.device_count():
-                    torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+                self._restore_rng(state)
                 self.load_states_others(state["others"])
             self.resume_point = state.get("resume_point")
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
@@ -432,6 +505,41 @@ class Runner:
         else:
             self.logger.info(f"Loaded checkpoint {path} (epoch {self.counters['epoch']})")
         return state
+
+    def _newest_state(self) -> tuple[dict[str, Any], Path] | None:
+        """The newest usable state: in a group the first process chooses it (setting damaged files aside) and the
+        others load the file it names."""
+        from . import checkpoints
+
+        if not self.runtime.group.active:
+            return self.checkpoints.load_newest()
+        found = self.checkpoints.load_newest() if self.is_main else None
+        chosen = share_text(str(found[1]) if found else None, self.device)
+        if found is None and chosen is not None:
+            found = checkpoints.load(Path(chosen)), Path(chosen)
+        return found
+
+    def _restore_rng(self, state: dict[str, Any]) -> None:
+        """This process's generators as the checkpoint saved them; when it was saved by another number of
+        processes, fresh ones seeded by (seed, epoch, rank), and one line that says so."""
+        group = self.runtime.group
+        saved = state.get("processes", 1)
+        rng = state["rng"]["ranks"][group.rank] if saved == group.world_size > 1 else state["rng"]
+        if saved != group.world_size and self.is_main:
+            self.logger.warning(f"the checkpoint was trained by {saved} process{'es' * (saved > 1)} and this run has "
+                             f"{group.world_size}: from here each process's data shard and random numbers differ "
+                             f"from a run that kept {saved}, so the results will not be bit-identical to one")
+        if saved != group.world_size:
+            if group.active:
+                torch.manual_seed(process_seed(epoch_seed(self.experiment.configuration.seed,
+                                                          self.counters["epoch"]), group.rank))
+                return
+        torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and group.active:
+            if len(rng["cuda"]):
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+        elif torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])
 
     def release_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """What a release of a loaded checkpoint holds: weights plus what is needed to use them, no training

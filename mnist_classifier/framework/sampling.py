@@ -4,6 +4,12 @@ That is what makes a resumed run see exactly the batches an unbroken one would, 
 between and whatever the number of DataLoader workers. ``Data.set_epoch`` calls ``set_epoch`` on every
 ``EpochSampler`` of the loaders before each training epoch, and ``train`` warns when the train loader is not
 ordered by one.
+
+In a group of W processes each serves a disjoint shard of the same order: process r takes positions r, r + W,
+r + 2W... With a per-process batch of B/W, its k-th batch is then its share of the k-th batch of B a single
+process would take, so a recipe's batch means the same on 1 or W processes. A shuffled epoch first leaves out
+its last (length mod W) positions, fewer than W and different ones each epoch, so every process takes as many
+steps as the others; an unshuffled split (validation, test) is served whole, every item exactly once.
 """
 
 from __future__ import annotations
@@ -14,10 +20,17 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
+from .distributed import current
+
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """The generator seed of an epoch's order."""
     return (seed * 1_000_003 + epoch) % 2**63
+
+
+def process_seed(seed: int, rank: int) -> int:
+    """The seed of process ``rank``'s own random numbers in a group (its dropout masks differ from the others')."""
+    return (seed * 998_244_353 + 7_919 * (rank + 1)) % 2**63
 
 
 class EpochSampler(Sampler[int]):
@@ -25,6 +38,8 @@ class EpochSampler(Sampler[int]):
 
     ``shuffle=False`` serves them in the given order, for validation and test. Use it as a DataLoader's
     ``sampler`` instead of ``shuffle=True`` or ``SubsetRandomSampler``, whose orders depend on the global RNG.
+    In a group of processes it serves this process's shard (see above), so the splits of every loader are
+    divided between the processes without the app doing anything.
     """
 
     epoch_seeded = True  # what ``is_epoch_seeded`` looks for: a custom sampler may declare it too
@@ -39,17 +54,22 @@ class EpochSampler(Sampler[int]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.indexes)
+        group = current()
+        if self.shuffle:
+            return len(self.indexes) // group.world_size
+        return len(range(group.rank, len(self.indexes), group.world_size))
 
     def __iter__(self) -> Iterator[int]:
+        group = current()
         if not self.shuffle:
-            yield from self.indexes
+            yield from self.indexes[group.rank::group.world_size]
             return
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         # Version 0.1 shared this generator with its DataLoader, which drew one number before the permutation;
         # drawing it too keeps the orders (and so the results) of experiments made then.
         torch.empty((), dtype=torch.int64).random_(generator=generator)
-        for position in torch.randperm(len(self.indexes), generator=generator).tolist():
+        order = torch.randperm(len(self.indexes), generator=generator)
+        for position in order[:len(order) - len(order) % group.world_size][group.rank::group.world_size].tolist():
             yield self.indexes[position]
 
 

@@ -11,14 +11,14 @@ from ..context import Context
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_epoch(parser, "test")
     add_num_workers(parser)
-    add_runtime(parser)
+    add_runtime(parser, several=True)
 
 
 def run(ctx: Context) -> int:
     experiment = ctx.experiment()
     epoch = experiment.resolve_epoch(ctx.args.epoch)
     runtime = ctx.runtime
-    with experiment.lock("test"), ctx.logging_into(experiment):
+    with ctx.lock(experiment), ctx.logging_into(experiment):
         data = ctx.data(experiment.configuration, experiment, ctx.args.num_workers, splits=("test",))
         runner = ctx.runner(experiment, data, training=False)
         try:
@@ -29,4 +29,4 @@ def run(ctx: Context) -> int:
     return 0
 
 
-PIPELINE = Pipeline("test", "test-set metrics of a checkpoint", add_arguments, run)
+PIPELINE = Pipeline("test", "test-set metrics of a checkpoint", add_arguments, run, distributed=True)

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-period", type=int_at_least(1), default=100,
                         help="log the training loss every K iterations (default: 100)")
     add_num_workers(parser)
-    add_runtime(parser)
+    add_runtime(parser, several=True)
 
 
 @contextmanager
@@ -48,23 +48,28 @@ def run(ctx: Context) -> int:
     experiment = ctx.experiment()
     if args.epoch is not None:
         experiment.resolve_epoch(args.epoch)
-    runtime = ctx.runtime  # checked before the experiment is touched
-    with experiment.lock("train"), ctx.logging_into(experiment):
-        experiment.remove_temporaries()
+    runtime = ctx.runtime  # checked (and the other processes joined) before the experiment is touched
+    with ctx.lock(experiment), ctx.logging_into(experiment):
+        if runtime.is_main:
+            experiment.remove_temporaries()
         data = ctx.data(experiment.configuration, experiment, args.num_workers, splits=("train", "validation"))
         runner = ctx.runner(experiment, data, training=True)
         with stop_on_signals(runner):
             runner.load_states(args.epoch)
             attach_log_file(ctx.logger, experiment.log_file)
-            ctx.logger.info(f"Training '{experiment.name}' on {runtime.device} from epoch {runner.counters['epoch']} "
+            where = f"{runtime.group.world_size} processes ({runtime.device.type})" if runtime.group.active \
+                else str(runtime.device)
+            ctx.logger.info(f"Training '{experiment.name}' on {where} from epoch {runner.counters['epoch']} "
                             f"to {args.max_epochs}")
             try:
                 runner.train(args.max_epochs, args.log_period)
             finally:
                 experiment.close()
-    for line in train_summary(experiment.name, runner.history, ctx.app.judged_by, experiment.checkpoint_epochs()):
-        ctx.report(line)
+    if runtime.is_main:
+        for line in train_summary(experiment.name, runner.history, ctx.app.judged_by,
+                                  experiment.checkpoint_epochs()):
+            ctx.report(line)
     return 0
 
 
-PIPELINE = Pipeline("train", "train, resuming from the newest checkpoint", add_arguments, run)
+PIPELINE = Pipeline("train", "train, resuming from the newest checkpoint", add_arguments, run, distributed=True)
