@@ -151,3 +151,15 @@ def test_progress_bars_count_the_apps_unit(app_workdir: Path) -> None:
     shown = run_on_a_terminal(app_workdir, "regression_app", *NAME, "train", "--max-epochs", "1", "--device", "cpu",
                               pythonpath=PYTHONPATH)
     assert "epoch 1" in shown and "sample/s" in shown and "img" not in shown
+
+
+@pytest.mark.slow
+def test_several_processes_refuse_a_loader_that_each_would_see_whole(app_workdir: Path) -> None:
+    """The regression app's test loader has no EpochSampler: under 2 processes (started by this app's own
+    ``python -m regression_app``) each would count every test item, so the framework names the loader."""
+    app_cli(app_workdir, *NAME, "init", "--set", "data.size=200")
+    app_cli(app_workdir, *NAME, "train", "--max-epochs", "1", "--device", "cpu")
+    result = app_cli(app_workdir, *NAME, "test", "--device", "cpu", "cpu", expect=1)
+    assert ("error: RegressionData.load_loaders ordered test without an EpochSampler, so each of the 2 processes "
+            "would see all of it") in result.stderr
+    assert "rank 1: error: RegressionData.load_loaders" in result.stderr
