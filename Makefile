@@ -31,11 +31,13 @@ demo: install
 	$(CLI) info
 	$(CLI) create_release --epoch $(EPOCHS)
 
+# Two pytest-xdist workers, one per core here: most tests wait on subprocesses (torch imports, process groups).
+# Each test module stays on one worker (--dist loadscope), so its module fixtures are built once.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadscope
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist loadscope -m "not slow"
 
 lint: install
 	$(PY) -m ruff check .

@@ -161,13 +161,30 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
+    """``build(folder)`` once per test run, even when pytest-xdist's workers (``make test``) each ask for it: they
+    share their run's temporary folder, and a file lock lets the first build while the others wait."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    folder = shared / name
+    with FileLock(str(folder) + ".lock"):
+        if not (shared / f"{name}.built").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed half-way
+            folder.mkdir()
+            build(folder)
+            (shared / f"{name}.built").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
-def trained_experiment(tmp_path_factory, synthetic_data: Path) -> Path:
+def trained_experiment(tmp_path_factory, worker_id: str, synthetic_data: Path) -> Path:
     """A workdir whose experiment 'base' was created and trained 2 epochs; tests copy it, never change it."""
-    root = make_workdir(tmp_path_factory.mktemp("trained"), synthetic_data)
-    run_cli(root, "--experiment-name", "base", "init", "--seed", "3")
-    run_cli(root, "--experiment-name", "base", "train", "--max-epochs", "2", "--device", "cpu")
-    return root
+    def build(root: Path) -> None:
+        make_workdir(root, synthetic_data)
+        run_cli(root, "--experiment-name", "base", "init", "--seed", "3")
+        run_cli(root, "--experiment-name", "base", "train", "--max-epochs", "2", "--device", "cpu")
+    return built_once(tmp_path_factory, worker_id, "trained", build)
 
 
 @pytest.fixture
@@ -179,17 +196,19 @@ def trained_workdir(tmp_path: Path, trained_experiment: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_mnist_experiment(tmp_path_factory) -> Path:
+def real_mnist_experiment(tmp_path_factory, worker_id: str) -> Path:
     """Experiment 'real': the default configuration trained one epoch on real MNIST, with a release of it."""
     mnist_dir = os.environ.get("MNIST_DIR")
     if not mnist_dir:
         pytest.skip("set MNIST_DIR to the four MNIST .gz files to run this")
-    root = make_workdir(tmp_path_factory.mktemp("real"), None)
-    raw = root / "data" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for name in MNIST_FILES:
-        shutil.copy(Path(mnist_dir) / name, raw / name)
-    run_cli(root, "--experiment-name", "real", "init")
-    run_cli(root, "--experiment-name", "real", "train", "--max-epochs", "1", "--device", "cpu")
-    run_cli(root, "--experiment-name", "real", "create_release", "--epoch", "1")
-    return root
+
+    def build(root: Path) -> None:
+        make_workdir(root, None)
+        raw = root / "data" / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for name in MNIST_FILES:
+            shutil.copy(Path(mnist_dir) / name, raw / name)
+        run_cli(root, "--experiment-name", "real", "init")
+        run_cli(root, "--experiment-name", "real", "train", "--max-epochs", "1", "--device", "cpu")
+        run_cli(root, "--experiment-name", "real", "create_release", "--epoch", "1")
+    return built_once(tmp_path_factory, worker_id, "real", build)

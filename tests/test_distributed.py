@@ -232,6 +232,7 @@ def test_kill_9_of_a_worker_with_max_restarts_finishes_by_itself(template: Path,
     os.kill(int(workers.stdout.split()[-1]), signal.SIGKILL)
     code, stderr = training.finish(timeout=240)
     assert code == 0, stderr
+    assert "unexpected" not in stderr, "the survivor says it lost its peer, in one line"
     for path in (work / "experiments" / "fresh" / "checkpoints").glob("*.pkl"):
         checkpoints.load(path)
     assert_reference_weights(work, template)

@@ -99,6 +99,11 @@ class App:
         except Exception as error:  # a bug, not bad input: still one line, with a pointer to the traceback
             if args.debug:
                 raise
+            if _lost_a_peer(error):
+                logger.error(f"lost contact with the other processes: {error}")
+                fail("lost contact with the other processes (one of them stopped or failed: see its error), run "
+                     "the same command again to go on from the last saved state")
+                return 1
             logger.exception("unexpected error")
             fail(f"unexpected {type(error).__name__}: {error}, rerun with --debug for the traceback and report it")
             return 1
@@ -107,6 +112,15 @@ class App:
                 from .distributed import leave
 
                 leave()
+
+
+def _lost_a_peer(error: Exception) -> bool:
+    """Whether ``error`` is a collective failing because another process of the group went away."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is None or not distributed.is_available() or not distributed.is_initialized():
+        return False
+    return isinstance(error, distributed.DistError) or \
+        (isinstance(error, RuntimeError) and any(sign in str(error) for sign in ("by peer", "remote worker")))
 
 
 def _fail(message: str, prefix: str = "") -> None:

@@ -65,6 +65,8 @@ def make_runtime(device: str | list[str] | None = None, precision: str = "fp32",
         if group.active:  # torchrun sets OMP_NUM_THREADS=1: share this machine's cores out instead
             torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // group.local_world_size))
     if group.active:
+        if resolved.type == "cuda":
+            torch.cuda.set_device(resolved)  # NCCL and DDP use the current device
         join(group, resolved, timeout)
     return Runtime(resolved, precision, compile_model, show_progress and group.is_main, group)
 
