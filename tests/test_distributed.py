@@ -21,9 +21,9 @@ import torch
 from conftest import REPO, Watched, make_workdir, run_cli, snapshot, synthetic_digits
 from mnist_classifier.framework import checkpoints
 from mnist_classifier.framework import sampling as sampling_module
+from mnist_classifier.framework.devices import check_devices
 from mnist_classifier.framework.distributed import Group
 from mnist_classifier.framework.errors import UserError
-from mnist_classifier.framework.launcher import check_devices
 from mnist_classifier.framework.runtime import device_of_process
 from mnist_classifier.framework.sampling import EpochSampler
 from mnist_classifier.idx import write_idx

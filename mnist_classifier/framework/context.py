@@ -92,7 +92,6 @@ class Context:
         """The experiment ``--experiment-name`` names, loaded (a ``UserError`` when it does not exist)."""
         experiment = Experiment(self.args.experiments_path, self.args.experiment_name)
         experiment.load()
-        experiment.writes = self.group.is_main
         return experiment
 
     def data(self, configuration: Configuration, experiment: Experiment | None = None,
@@ -114,7 +113,7 @@ class Context:
             if self.runtime.group.active:
                 from .sampling import is_epoch_seeded
 
-                whole = [split for split in splits if not is_epoch_seeded(data.loaders[split])]
+                whole = sorted(split for split, loader in data.loaders.items() if not is_epoch_seeded(loader))
                 if whole:
                     raise HookError(f"{type(data).__name__}.load_loaders ordered {', '.join(whole)} without an "
                                     f"EpochSampler, so each of the {self.runtime.group.world_size} processes would "

@@ -1,8 +1,10 @@
-"""Turning ``--device`` into a ``torch.device``, with a clear error when it is not there."""
+"""Turning ``--device`` into a ``torch.device``, with a clear error when it is not there (or, for a list of
+devices, when they cannot be one per process)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .errors import UserError
@@ -31,3 +33,13 @@ def resolve_device(spec: str | None) -> "torch.device":
             "use a smaller index"
         )
     return torch.device("cuda", index)
+
+
+def check_devices(devices: Sequence[str]) -> None:
+    """Several devices are all ``cpu`` or all distinct CUDA devices."""
+    if all(device == "cpu" for device in devices):
+        return
+    if not all(re.fullmatch(r"cuda:\d+", device) for device in devices):
+        raise UserError(f"--device {' '.join(devices)} mixes kinds, name cuda:N for each GPU or cpu for each process")
+    if len(set(devices)) != len(devices):
+        raise UserError(f"--device {' '.join(devices)} names a GPU twice, name each GPU once")

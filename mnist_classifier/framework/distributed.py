@@ -38,6 +38,7 @@ class Group:
 
 
 SINGLE = Group()
+_control = None  # on NCCL, a gloo group for the small votes: CPU tensors, no GPU sync at every step
 
 
 def group_from_environment() -> Group:
@@ -75,6 +76,9 @@ def join(group: Group, device: torch.device, timeout: float) -> None:
                                 world_size=group.world_size, timeout=wait, device_id=device
                                 if device.type == "cuda" else None)
         dist.barrier()  # every process has arrived: from here a silent peer is a failure, not a late start
+        if device.type == "cuda":
+            global _control
+            _control = dist.new_group(backend="gloo", timeout=wait)
     except (RuntimeError, ValueError) as error:  # DistStoreError, DistNetworkError: RuntimeErrors
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         what = f"waited {timeout:g} s for the others at {address}:{port}" if "timeout" in reason.lower() else \
@@ -87,6 +91,8 @@ def join(group: Group, device: torch.device, timeout: float) -> None:
 def leave() -> None:
     import torch.distributed as dist
 
+    global _control
+    _control = None
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -118,8 +124,8 @@ def max_over_processes(value: int, device: torch.device) -> int:
 
     if not current().active:
         return value
-    tensor = torch.tensor([value], dtype=torch.int64, device=device)
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    tensor = torch.tensor([value], dtype=torch.int64, device="cpu" if _control is not None else device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=_control)
     return int(tensor.item())
 
 

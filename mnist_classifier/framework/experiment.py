@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import checkpoints
 from .configuration import Configuration
+from .distributed import group_from_environment
 from .errors import UserError
 from .lock import ExperimentLock
 from .metrics import VALIDATION_LOSS, Metric, best_epoch
@@ -47,7 +48,7 @@ class Experiment:
         self.path = self.experiments_path / self.name
         self.configuration: Configuration | None = None
         self.overrides: list[str] = []  # the init's --set options, as a record
-        self.writes = True  # False in processes other than rank 0: their TensorBoard events go nowhere
+        self.writes = group_from_environment().is_main  # rank 1 and up: their TensorBoard events go nowhere
         self._tbx = None
 
     # Layout -----------------------------------------------------------------------------------------------------

@@ -8,22 +8,11 @@ this process reaches every worker (the launcher forwards it), and the exit statu
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import uuid
 from collections.abc import Sequence
 
-from .errors import UserError
-
-
-def check_devices(devices: Sequence[str]) -> None:
-    """Several devices are all ``cpu`` or all distinct CUDA devices."""
-    if all(device == "cpu" for device in devices):
-        return
-    if not all(re.fullmatch(r"cuda:\d+", device) for device in devices):
-        raise UserError(f"--device {' '.join(devices)} mixes kinds, name cuda:N for each GPU or cpu for each process")
-    if len(set(devices)) != len(devices):
-        raise UserError(f"--device {' '.join(devices)} names a GPU twice, name each GPU once")
+from .devices import check_devices
 
 
 def launch(command: Sequence[str], devices: Sequence[str], timeout: float) -> int:

@@ -155,7 +155,8 @@ class Runner:
         mode. In a group each process sees its shard: reduce sums and counts with ``sum_over_processes`` so every
         process returns the same numbers. The default is the mean ``train_step`` loss over the batches."""
         with self.autocast():
-            losses = torch.stack([self.train_step(it_data, device) for it_data in self.data.loaders["validation"]])
+            losses = [self.train_step(it_data, device) for it_data in self.data.loaders["validation"]]
+        losses = torch.stack(losses) if losses else torch.zeros(0, device=device)  # a shard may be empty
         if not self.runtime.group.active:
             return {"loss": losses.mean().item()}
         totals = sum_over_processes(torch.stack([losses.double().sum(), losses.new_tensor(len(losses)).double()]))
@@ -261,6 +262,8 @@ class Runner:
             self._check_judged_metric("test, through TestResult.metrics,")
             self.history.append(self.metrics)
             stop = self.train_early_stopping()
+            if self.runtime.group.active:  # one decision: an app's own train_early_stopping may look elsewhere
+                stop = bool(max_over_processes(int(bool(stop)), self.device))
             if stop:  # recorded in the checkpoint, so a later train does not go on
                 self.metrics["stopped_early"] = True
                 self.metrics.setdefault("stop_reason", f"{type(self).__name__}.train_early_stopping said so")
@@ -369,7 +372,24 @@ class Runner:
             raise self.hook_error("validate", f"returned {_shape_of(metrics)}",
                                   "return a dict of finite numbers by name, such as {'loss': 0.1}")
         _check_numbers(self, "validate", metrics)
+        self._check_same_everywhere("validate", metrics)
         return metrics
+
+    def _check_same_everywhere(self, hook: str, metrics: dict[str, Any]) -> None:
+        """In a group, every process must return the same metrics (each saw its shard: they reduce sums and counts
+        with ``sum_over_processes``); otherwise rank 0 would record its shard's numbers as the split's."""
+        if not self.runtime.group.active:
+            return
+        values = torch.tensor([float(metrics[key]) for key in sorted(metrics)], dtype=torch.float64)
+        count = len(values)  # every process takes the same branches below: they depend on agreed numbers only
+        differs = int(max_over_processes(count, self.device) != -max_over_processes(-count, self.device))
+        if not differs and count:
+            first = gather_tensors(values.to(self.device))[0].cpu()
+            differs = int(not torch.allclose(first, values, rtol=1e-9, atol=0.0))
+        if max_over_processes(differs, self.device):
+            raise self.hook_error(hook, "returned other metrics in each process (each sees its shard of the split)",
+                                  "add sums and counts over the processes with sum_over_processes(tensor) "
+                                  "before dividing")
 
     def _check_judged_metric(self, hook: str) -> None:
         """Before anything of the epoch is written: the metric the app is judged by must be there."""
@@ -416,6 +436,7 @@ class Runner:
             raise self.hook_error("test", "returned a TestResult whose summary is not a str or whose metrics or "
                                   "details are not a dict", "give it a line, a dict of numbers and a dict")
         _check_numbers(self, "test", result.metrics)
+        self._check_same_everywhere("test", result.metrics)
         clashes = sorted(set(result.details) & ({"epoch"} | set(result.metrics)))
         if clashes or not is_json(result.details):
             what = f"details {clashes} that clash with the epoch or a metric" if clashes else \

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .devices import resolve_device
+from .devices import check_devices, resolve_device
 from .distributed import SINGLE, Group, join
 from .errors import UserError
 
@@ -77,6 +77,7 @@ def device_of_process(devices: str | list[str] | None, group: Group) -> str | No
     if not isinstance(devices, list):
         devices = [devices] if devices is not None else []
     if len(devices) > 1:
+        check_devices(devices)
         if len(devices) != group.local_world_size:
             raise UserError(f"--device names {len(devices)} devices for {group.local_world_size} processes on this "
                             "machine, name one per process or a single one for all")
