@@ -163,3 +163,14 @@ def test_several_processes_refuse_a_loader_that_each_would_see_whole(app_workdir
     assert ("error: RegressionData.load_loaders ordered test without an EpochSampler, so each of the 2 processes "
             "would see all of it") in result.stderr
     assert "rank 1: error: RegressionData.load_loaders" in result.stderr
+
+
+@pytest.mark.slow
+def test_several_processes_catch_metrics_that_are_not_reduced(app_workdir: Path) -> None:
+    """Every loader sharded, but ``validate`` averages its own shard only: rank 0 would record half the split as
+    the split, so the framework compares the processes' metrics and names the hook."""
+    app_cli(app_workdir, *NAME, "init", "--set", "data.sampler=sharded", "--set", "data.size=200")
+    result = app_cli(app_workdir, *NAME, "train", "--max-epochs", "1", "--device", "cpu", "cpu", expect=1)
+    assert ("error: RegressionRunner.validate returned other metrics in each process (each sees its shard of the "
+            "split), add sums and counts over the processes with sum_over_processes(tensor)") in result.stderr
+    assert not list((app_workdir / "experiments" / "r" / "checkpoints").glob("*.pkl")), "nothing was saved"

@@ -68,4 +68,8 @@ class RegressionData(Data):
         self.loaders["train"] = train
         self.loaders["validation"] = DataLoader(self.datasets["validation"], 256, num_workers=num_workers,
                                                 sampler=EpochSampler(self.validation_indexes, self.seed, False))
-        self.loaders["test"] = DataLoader(self.datasets["test"], 256, num_workers=num_workers)
+        # "sharded": every loader divided between processes, but validate and test still do not reduce (a test
+        # shows that the framework catches it); the default leaves test whole, which several processes refuse
+        test_sampler = EpochSampler(range(len(self.datasets["test"])), self.seed, False) \
+            if self.get_conf("data", "sampler") == "sharded" else None
+        self.loaders["test"] = DataLoader(self.datasets["test"], 256, num_workers=num_workers, sampler=test_sampler)
