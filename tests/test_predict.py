@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from pathlib import Path
 
 import pytest
@@ -138,25 +137,3 @@ def test_fashion_style_preprocessing_fills_and_centres_the_box() -> None:
     digit = to_mnist(picture)  # MNIST's: 20 pixels
     columns = torch.nonzero(digit.max(0).values > 128).flatten()
     assert int(columns[-1]) - int(columns[0]) + 1 == 20
-
-
-@pytest.mark.slow
-def test_rendered_digits_with_a_real_mnist_release(real_mnist_experiment: Path, tmp_path: Path) -> None:
-    """Digits drawn with a TrueType font, in several sizes, strokes, colours and places, read as PNG/JPEG."""
-    release = real_mnist_experiment / "experiments" / "real" / "checkpoints" / "1.checkpoint.release.pkl"
-    rng = random.Random(0)
-    files, truth = [], []
-    for digit in range(10):
-        for variant in range(6):
-            size, stroke = rng.choice([60, 90, 140]), rng.choice([0, 2, 4])
-            ink = rng.choice([(0, 0, 0), (30, 30, 160), (120, 20, 20)])
-            paper = rng.choice([(255, 255, 255), (235, 230, 210)])
-            canvas = (size + 80, size + 100)
-            offset = (rng.randint(10, 50), rng.randint(0, 40))
-            path = tmp_path / f"{digit}-{variant}.{'jpg' if variant % 2 else 'png'}"
-            render(digit, size, stroke, ink, paper, canvas, offset).save(path)
-            files.append(str(path))
-            truth.append(str(digit))
-    results = json.loads(run_cli(tmp_path, "predict", "--release", str(release), *files, "--json").stdout)
-    correct = sum(entry["label"] == expected for entry, expected in zip(results, truth, strict=True))
-    assert correct / len(files) >= 0.9, f"{correct}/{len(files)} rendered digits recognised"
