@@ -8,6 +8,7 @@ process at the same point of the program: the framework never lets one process s
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -94,6 +95,9 @@ def leave() -> None:
     global _control
     _control = None
     if dist.is_available() and dist.is_initialized():
+        # A DistributedDataParallel wrapper still waiting in a reference cycle (an error's traceback...) would
+        # otherwise outlive the group and tear down its reducer at exit, which can abort the process.
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -107,6 +107,11 @@ class Runner:
                 self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
         torch.manual_seed(process_seed(self.experiment.configuration.seed, self.runtime.group.rank))
 
+    def close(self) -> None:
+        """Drop the ``DistributedDataParallel`` wrapper while its process group still exists (``train`` calls this
+        however training ends)."""
+        self._parallel = None
+
     @property
     def device(self) -> torch.device:
         return self.runtime.device

@@ -65,6 +65,7 @@ def run(ctx: Context) -> int:
                 runner.train(args.max_epochs, args.log_period)
             finally:
                 experiment.close()
+                runner.close()
     if runtime.is_main:
         for line in train_summary(experiment.name, runner.history, ctx.app.judged_by,
                                   experiment.checkpoint_epochs()):
