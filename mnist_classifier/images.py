@@ -7,6 +7,8 @@ their centre of mass at the centre; Fashion-MNIST and KMNIST images fill the 28 
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 
 import torch
@@ -15,20 +17,38 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .framework import UserError
 
 
-def open_image(path: Path) -> Image.Image:
-    """Open an image file fully, with a one-line ``UserError`` for anything that is not a readable image."""
-    path = Path(path)
+class ImageTooLargeError(UserError):
+    """An image with more pixels than ``MAX_PIXELS``: refused before it is decoded."""
+
+
+MAX_PIXELS = 50_000_000  # a few kilobytes of PNG can unpack to gigabytes; a 50-megapixel photo still passes
+
+
+def open_image(source: Path | str | bytes, what: str | None = None) -> Image.Image:
+    """Open an image file, or an image's bytes, fully, with a one-line ``UserError`` for anything that is not a
+    readable image (``what`` names it in the message; default: the path, or "the image")."""
+    what = what or ("the image" if isinstance(source, bytes) else str(source))
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else Path(source)) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise ImageTooLargeError(f"{what} has {image.width}x{image.height} pixels, more than "
+                                        f"{MAX_PIXELS // 1_000_000} million, scale it down")
+                image.load()
+                return image.copy()
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageTooLargeError(f"{what} has more than {MAX_PIXELS // 1_000_000} million pixels, scale it down"
+                            ) from None
     except FileNotFoundError:
-        raise UserError(f"{path} does not exist") from None
+        raise UserError(f"{what} does not exist") from None
     except IsADirectoryError:
-        raise UserError(f"{path} is a directory, not an image") from None
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        reason = "empty file" if path.is_file() and path.stat().st_size == 0 else type(error).__name__
-        raise UserError(f"{path} is not an image PIL can read ({reason})") from None
+        raise UserError(f"{what} is a directory, not an image") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        empty = len(source) == 0 if isinstance(source, bytes) else Path(source).is_file() and \
+            Path(source).stat().st_size == 0
+        reason = "empty file" if empty else type(error).__name__
+        raise UserError(f"{what} is not an image PIL can read ({reason})") from None
 
 
 def to_grayscale(image: Image.Image) -> Image.Image:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 from .framework import Context, Pipeline, UserError
 from .framework.cli import add_epoch, int_at_least
+
+if TYPE_CHECKING:
+    from .release import Prediction, ReleasedModel
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,22 +23,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
 
 
-def run(ctx: Context) -> int:
-    from .images import as_mnist_batch
+def load_model(ctx: Context) -> ReleasedModel:
+    """The model ``--release PATH`` names, or the checkpoint ``--experiment-name NAME [--epoch E]`` names, on the
+    pipeline's ``--device`` (``predict`` and ``serve``)."""
     from .release import ReleasedModel, load_release
 
     args = ctx.args
     device = ctx.runtime.device
     if args.release:
-        model = load_release(args.release, device)
-    elif args.experiment_name:
+        return load_release(args.release, device)
+    if args.experiment_name:
         experiment = ctx.experiment()
         epoch = experiment.resolve_epoch(args.epoch)
         runner = ctx.runner(experiment, ctx.data(experiment.configuration, experiment), training=False)
         state = runner.load_states(epoch)
-        model = ReleasedModel(runner.release_state(state), device, model=runner.model)
-    else:
-        raise UserError("predict needs a model, give --release PATH or --experiment-name NAME")
+        return ReleasedModel(runner.release_state(state), device, model=runner.model)
+    raise UserError(f"{args.pipeline} needs a model, give --release PATH or --experiment-name NAME")
+
+
+def as_json(prediction: Prediction) -> dict[str, Any]:
+    """The fields ``predict --json`` prints for one image, and ``serve``'s ``/predict`` answers."""
+    return {"label": prediction.label, "probability": prediction.probability,
+            "top_k": [{"label": label, "probability": p} for label, p in prediction.top]}
+
+
+def run(ctx: Context) -> int:
+    from .images import as_mnist_batch
+
+    args = ctx.args
+    model = load_model(ctx)
     prepared, problems = {}, {}
     for path in args.images:  # one unreadable file must not stop the others
         try:
@@ -49,8 +66,7 @@ def run(ctx: Context) -> int:
             results.append({"path": path, "error": problems[path]})
             continue
         prediction = predictions[path]
-        results.append({"path": path, "label": prediction.label, "probability": prediction.probability,
-                        "top_k": [{"label": label, "probability": p} for label, p in prediction.top]})
+        results.append({"path": path, **as_json(prediction)})
         if not args.json:
             print(f"{path}: " + ", ".join(f"{label} ({100 * p:.1f}%)" for label, p in prediction.top))
     if args.json:

@@ -23,6 +23,7 @@ class Prediction:
     label: str
     probability: float
     top: list[tuple[str, float]] = field(default_factory=list)  # the k most likely (label, probability)
+    input: torch.Tensor | None = field(default=None, compare=False, repr=False)  # the [28, 28] uint8 it saw
 
 
 class ReleasedModel:
@@ -45,6 +46,7 @@ class ReleasedModel:
             preprocessing = state.get("preprocessing", {"box": 20, "centre": "mass"})  # older releases: MNIST
             self.box, self.centre = int(preprocessing["box"]), str(preprocessing["centre"])
             self.dataset = str(state.get("dataset", "mnist"))
+            self.model_name = str(architecture["name"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise UserError(f"the release does not describe a model this version can build ({error}), "
                             "make it again with create_release") from None
@@ -53,22 +55,27 @@ class ReleasedModel:
         self.test_accuracy = state.get("test_accuracy")
 
     def predict(self, images: list, top_k: int = 1) -> list[Prediction]:
-        """Classify file paths, PIL images or tensors (real photos are brought to MNIST's form first)."""
+        """Classify file paths, PIL images or tensors (real photos are brought to MNIST's form first).
+
+        Each image goes through the model on its own: a batched convolution rounds differently, and an image's
+        answer must not depend on the others sent with it (``serve`` answers exactly as ``predict``).
+        """
         batch = as_mnist_batch(list(images), self.box, self.centre)
-        if not len(batch):
-            return []
-        with torch.inference_mode():
-            probabilities = self.model(to_model_input(batch, self.mean, self.std, self.device)).exp().cpu()
         k = max(1, min(top_k, len(self.class_names)))
-        values, indexes = probabilities.topk(k, dim=1)
-        return [Prediction(self.class_names[int(i[0])], float(v[0]),
-                           [(self.class_names[int(j)], float(p)) for p, j in zip(v, i, strict=True)])
-                for v, i in zip(values, indexes, strict=True)]
+        predictions = []
+        with torch.inference_mode():
+            for image in batch:
+                log_probabilities = self.model(to_model_input(image[None], self.mean, self.std, self.device))
+                values, indexes = log_probabilities[0].exp().cpu().topk(k)
+                predictions.append(Prediction(
+                    self.class_names[int(indexes[0])], float(values[0]),
+                    [(self.class_names[int(j)], float(p)) for p, j in zip(values, indexes, strict=True)], image))
+        return predictions
 
 
 def load_release(path: str | Path, device: torch.device | str = "cpu") -> ReleasedModel:
     """Load a ``*.checkpoint.release.pkl`` safely (no code in the file can run) and build its model."""
-    state = checkpoints.load(Path(path))
+    state = checkpoints.load(Path(path), "release")
     if state.get("kind") != "release":
         raise UserError(f"{path} is not a release checkpoint, make one with create_release")
     return ReleasedModel(state, device)

@@ -80,15 +80,24 @@ def save(path: Path, state: dict[str, Any]) -> None:
         ) from None
 
 
-def load(path: Path) -> dict[str, Any]:
-    """Load a checkpoint or release onto the CPU without unpickling arbitrary objects."""
+_REMEDIES = {  # kind: what to do when the file is missing, when it is damaged
+    "checkpoint": ("list the available ones with the info pipeline", "use another epoch or retrain it"),
+    "release": ("check the path (create_release writes releases into the experiment's checkpoints folder)",
+                "make it again with create_release, or copy it again"),
+}
+
+
+def load(path: Path, kind: str = "checkpoint") -> dict[str, Any]:
+    """Load a checkpoint or release (``kind``, for the messages) onto the CPU without unpickling arbitrary
+    objects."""
     import pickle
 
     import torch
 
     path = Path(path)
+    if_missing, if_damaged = _REMEDIES[kind]
     if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist, list the available ones with the info pipeline")
+        raise UserError(f"{kind} {path} does not exist, {if_missing}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -96,11 +105,10 @@ def load(path: Path) -> dict[str, Any]:
         if unsafe:  # the file asks to call or build something: refused before anything ran
             raise UserError(f"{path} was refused: loading it would run {unsafe.group(1)}, "
                             "use only checkpoints and releases made by this tool") from None
-        raise UserError(f"checkpoint {path} is damaged and cannot be loaded (not a checkpoint), "
-                        "use another epoch or retrain it") from None
+        raise UserError(f"{kind} {path} is damaged and cannot be loaded (not a {kind}), {if_damaged}") from None
     except Exception as error:  # torch raises RuntimeError, EOFError, zipfile errors... for damaged files
-        raise UserError(f"checkpoint {path} is damaged and cannot be loaded ({type(error).__name__}), "
-                        "use another epoch or retrain it") from None
+        raise UserError(f"{kind} {path} is damaged and cannot be loaded ({type(error).__name__}), {if_damaged}"
+                        ) from None
     if not isinstance(state, dict):
-        raise UserError(f"checkpoint {path} does not hold a checkpoint, use a file made by this tool")
+        raise UserError(f"{kind} {path} does not hold a {kind}, use a file made by this tool")
     return state
