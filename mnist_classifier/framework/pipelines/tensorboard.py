@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from ..cli import Pipeline, port
 from ..context import Context
 from ..errors import UserError
+from ..network import listen
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,13 +32,7 @@ def run(ctx: Context) -> int:
         logdir = ctx.experiment().tensorboard_path
     if importlib.util.find_spec("tensorboard") is None:
         raise UserError("TensorBoard is not installed, install it with 'pip install tensorboard'")
-    try:
-        with socket.create_server((args.host, args.port)):
-            pass
-    except OSError as error:
-        reason = str(error.strerror or error).split(" (while attempting")[0]
-        raise UserError(f"cannot listen on {args.host}:{args.port} ({reason}), choose another --port or --host"
-                        ) from None
+    listen(args.host, args.port).close()  # a busy port or a bad host is one line here, not TensorBoard's output
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
                "--host", args.host, "--port", str(args.port)]
     ctx.report(f"TensorBoard for {logdir} at http://{args.host}:{args.port}/ (Ctrl-C to stop)")
