@@ -1,6 +1,7 @@
 # make demo: a fresh .venv, then init, train, test, info and create_release of experiments/demo.
 # make test: a fresh .venv with the test extras, then the whole test suite; make test-fast: without the slow tests.
-# make bench: the speed benchmark (benchmarks/epoch.py).
+# make serve: the demo's release as a web page to draw on and an HTTP API, on http://127.0.0.1:8000/.
+# make bench: the speed benchmarks (benchmarks/*.py).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,12 +12,12 @@ NAME ?= demo
 MNIST_DIR ?=
 CLI := $(PY) -m mnist_classifier --experiment-name $(NAME) --data-path $(DATA_PATH) --verbose
 
-.PHONY: install demo test test-fast lint bench clean-demo
+.PHONY: install demo serve test test-fast lint bench clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,serve]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -30,6 +31,11 @@ demo: install
 	$(CLI) test --epoch $(EPOCHS)
 	$(CLI) info
 	$(CLI) create_release --epoch $(EPOCHS)
+
+PORT ?= 8000
+serve: install
+	$(PY) -m mnist_classifier serve --release experiments/$(NAME)/checkpoints/$(EPOCHS).checkpoint.release.pkl \
+		--port $(PORT)
 
 # Two pytest-xdist workers, one per core here: most tests wait on subprocesses (torch imports, process groups).
 # Each test module stays on one worker (--dist loadscope), so its module fixtures are built once.
@@ -45,10 +51,12 @@ lint: install
 # Epoch and test throughput against the compute bound and the plain PyTorch recipe (JSON on stdout).
 # MNIST_DIR=... uses real MNIST (synthetic of the same size otherwise); BENCH_ARGS="--device cuda --epochs 10".
 # Then 1 process against PROCESSES (default 2) on the same epoch: images/s of each and the scaling ratio.
+# Then serve's POST /predict: p50/p99 latency for one and eight clients, against predicting in process.
 PROCESSES ?= 2
 bench: install
 	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/epoch.py $(BENCH_ARGS)
 	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/processes.py --processes $(PROCESSES) $(PROCESSES_ARGS)
+	$(PY) benchmarks/serve.py
 
 clean-demo:
 	rm -rf experiments/$(NAME)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .framework import App, Metric
 from .predict import PREDICT
+from .serve import SERVE
 
 if TYPE_CHECKING:
     from .data import MNISTClassifierData
@@ -34,7 +35,7 @@ def make_app(make_runner: Callable[[], Runner] = make_runner) -> App:
     (``make_runner``: another runner class, as the benchmark's instrumented one)."""
     prog = "python -m mnist_classifier" if sys.argv[0].endswith("__main__.py") else "mnist-classifier"
     return App("mnist_classifier", make_data, make_runner, judged_by=Metric("validation_accuracy", True),
-               pipelines=[PREDICT], prog=prog)
+               pipelines=[PREDICT, SERVE], prog=prog)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,14 +3,21 @@ uses the real-MNIST experiment lives here, so one pytest-xdist worker runs them 
 
 from __future__ import annotations
 
+import base64
 import json
+import math
+import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
+from playwright.sync_api import sync_playwright
 from test_predict import render
+from test_serve import Server
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -67,3 +74,84 @@ def test_a_too_small_mlp_fails_on_real_mnist(real_mnist_experiment: Path) -> Non
     tiny = json.loads(((work / "experiments" / "tiny") / "results" / "test-1.json").read_text())["accuracy"]
     default = json.loads(((work / "experiments" / "real") / "results" / "test-1.json").read_text())["accuracy"]
     assert default >= 0.98 and tiny < default - 0.1, f"tiny mlp {tiny:.4f} vs default cnn {default:.4f}"
+
+
+# Chromium as this machine's probe starts it: no sandbox as root, and no calls to the network it cannot reach.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+# Digits as a person draws them on the 280x280 canvas: strokes of (x, y) points.
+DRAWN = {
+    "1": [[(150, 40), (140, 240)]],
+    "7": [[(70, 50), (210, 50), (120, 240)]],
+    "0": [[(140 + 70 * math.sin(step * math.pi / 10), 140 - 100 * math.cos(step * math.pi / 10))
+           for step in range(21)]],
+    "4": [[(80, 40), (75, 150), (215, 150)], [(170, 40), (170, 240)]],
+}
+
+
+def chromium() -> str:
+    """The system's Chromium (``.ci/run`` installs Debian's); missing is a failure in CI, a skip elsewhere."""
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        message = "Chromium is not installed: apt-get install chromium (.ci/run does), or set CHROMIUM"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def test_the_page_reads_digits_drawn_with_a_pointer_in_a_real_browser(real_mnist_experiment: Path,
+                                                                       tmp_path: Path) -> None:
+    """Headless Chromium draws digits on the page's canvas with pointer events (press, move, release), then
+    uploads and drops a photo-like file; each time the page shows the right label, its bars and the 28x28 input."""
+    release = real_mnist_experiment / "experiments" / "real" / "checkpoints" / "1.checkpoint.release.pkl"
+    photo = tmp_path / "three.jpg"
+    render(3, size=120, stroke=2, ink=(40, 40, 90), paper=(225, 220, 200), canvas=(200, 220)).save(photo)
+    served = Server(tmp_path, "serve", "--release", str(release))
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1000, "height": 700})
+            page.goto(served.url)
+            page.wait_for_function("document.getElementById('about').textContent.includes('test accuracy')")
+            assert page.text_content("#about") == "mnist release (cnn), epoch 1, test accuracy " + \
+                f"{100 * json.loads((release.parents[1] / 'results' / 'test-1.json').read_text())['accuracy']:.2f}%"
+
+            def answer() -> str:
+                page.wait_for_function("document.querySelector('.answer').getAttribute('aria-busy') === 'false' "
+                                       "&& document.getElementById('input').src.startsWith('data:image/png')",
+                                       timeout=30_000)  # the answer to the whole digit, not to its first stroke
+                assert page.locator("#bars li").count() == 5
+                return page.text_content("#label")
+
+            box = page.locator("#canvas").bounding_box()
+            for digit, strokes in DRAWN.items():
+                page.click("#clear")
+                assert page.text_content("#label") == "…" and page.get_attribute("#input", "src") is None
+                for stroke in strokes:
+                    page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+                    page.mouse.down()
+                    for x, y in stroke[1:]:
+                        page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
+                    page.mouse.up()
+                assert (said := answer()) == digit, f"drew {digit}, the page says {said}"
+            page.screenshot(path=str(tmp_path / "drawn.png"), full_page=True)
+            page.set_input_files("#file", str(photo))
+            assert answer() == "3", "an uploaded photo"
+            page.click("#clear")
+            page.evaluate("""async (data) => {
+                const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+                const files = new DataTransfer();
+                files.items.add(new File([bytes], "three.jpg", { type: "image/jpeg" }));
+                document.getElementById("canvas").dispatchEvent(
+                    new DragEvent("drop", { dataTransfer: files, bubbles: true, cancelable: true }));
+            }""", base64.b64encode(photo.read_bytes()).decode())
+            assert answer() == "3", "a dropped photo"
+            screenshot = REPO / "test-output" / "serve-page.png"
+            screenshot.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+            browser.close()
+        assert Image.open(screenshot).size[0] == 1000
+    finally:
+        code, output = served.stop()
+    assert code == 0, output
