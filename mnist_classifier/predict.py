@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .framework import Context, Pipeline, UserError
@@ -20,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_epoch(parser, "use with --experiment-name")
     parser.add_argument("--top-k", type=int_at_least(1), default=1, help="show the K most likely classes")
     parser.add_argument("--json", action="store_true", help="print as JSON")
+    parser.add_argument("--show-input", metavar="DIR",
+                        help="write the 28x28 image the model received for each IMAGE into DIR, as NAME.png")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
 
 
@@ -47,12 +51,41 @@ def as_json(prediction: Prediction) -> dict[str, Any]:
             "top_k": [{"label": label, "probability": p} for label, p in prediction.top]}
 
 
+def input_folder(text: str) -> Path:
+    """``--show-input DIR``, created now: a folder that cannot be written is an error before any work."""
+    folder = Path(text)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create --show-input folder {folder} ({error.strerror or error}), choose another"
+                        ) from None
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"cannot write into --show-input folder {folder} (permission denied), choose another")
+    return folder
+
+
+def save_input(prediction: Prediction, folder: Path, path: str, written: set[Path]) -> Path:
+    """The model's 28x28 input for the image at ``path`` as ``folder/<its name>.png``; names that two images
+    share get ``-2``, ``-3``... so that no input of this run replaces another."""
+    from PIL import Image
+
+    stem, number = Path(path).stem or "image", 1
+    target = folder / f"{stem}.png"
+    while target in written:
+        number += 1
+        target = folder / f"{stem}-{number}.png"
+    written.add(target)
+    Image.fromarray(prediction.input.numpy(), mode="L").save(target)
+    return target
+
+
 def run(ctx: Context) -> int:
     from .images import as_mnist_batch
 
     args = ctx.args
+    shown = input_folder(args.show_input) if args.show_input else None
     model = load_model(ctx)
-    prepared, problems = {}, {}
+    prepared, problems, written = {}, {}, set()
     for path in args.images:  # one unreadable file must not stop the others
         try:
             prepared[path] = as_mnist_batch([path], model.box, model.centre)[0]
@@ -67,6 +100,8 @@ def run(ctx: Context) -> int:
             continue
         prediction = predictions[path]
         results.append({"path": path, **as_json(prediction)})
+        if shown is not None:
+            results[-1]["input"] = str(save_input(prediction, shown, path, written))
         if not args.json:
             print(f"{path}: " + ", ".join(f"{label} ({100 * p:.1f}%)" for label, p in prediction.top))
     if args.json:

@@ -73,6 +73,32 @@ def test_predict_from_an_experiment_checkpoint(trained_workdir: Path, tmp_path: 
     assert result.stderr == "error: predict needs a model, give --release PATH or --experiment-name NAME\n"
 
 
+def test_predict_shows_the_input_the_model_received(released: Path, tmp_path: Path) -> None:
+    """``--show-input DIR`` writes each image's 28x28 input, the very tensor the model took, as a PNG."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    files = [tmp_path / "a" / "digit.png", tmp_path / "b" / "digit.jpg", tmp_path / "six.bmp"]
+    for digit, path in zip((2, 5, 6), files, strict=True):
+        render(digit, stroke=digit % 3).save(path)
+    shown = tmp_path / "shown" / "inputs"
+    result = run_cli(tmp_path, "predict", "--release", str(released), *map(str, files), "--show-input", str(shown),
+                     "--json")
+    answers = json.loads(result.stdout)
+    assert [entry["input"] for entry in answers] == [str(shown / name) for name in
+                                                     ("digit.png", "digit-2.png", "six.png")]
+    for path, entry in zip(files, answers, strict=True):
+        with Image.open(entry["input"]) as picture:
+            assert picture.size == (28, 28) and picture.mode == "L"
+            pixels = torch.frombuffer(bytearray(picture.tobytes()), dtype=torch.uint8).view(28, 28)
+        assert torch.equal(pixels, to_mnist(Image.open(path))), "the PNG is the model's input, pixel for pixel"
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    result = run_cli(tmp_path, "predict", "--release", str(released), str(files[0]), "--show-input",
+                     str(blocked / "x"), expect=2)
+    assert result.stderr.startswith(f"error: cannot create --show-input folder {blocked / 'x'} (") and \
+        result.stderr.endswith("), choose another\n")
+
+
 def test_python_api_agrees_with_test_sample(released: Path, trained_workdir: Path) -> None:
     from mnist_classifier import load_release
     from mnist_classifier.idx import read_idx

@@ -1,5 +1,6 @@
-"""``train``: train up to ``--max-epochs``, resuming from the newest checkpoint (or ``--epoch``), one writer at a
-time; SIGINT and SIGTERM stop after the current step with everything saved."""
+"""``train``: train up to ``--max-epochs`` (or the configuration's ``training.max_epochs``), resuming from the
+newest checkpoint (or ``--epoch``), one writer at a time; SIGINT and SIGTERM stop after the current step with
+everything saved."""
 
 from __future__ import annotations
 
@@ -12,15 +13,36 @@ from typing import TYPE_CHECKING
 
 from ..cli import Pipeline, add_epoch, add_num_workers, add_runtime, int_at_least
 from ..context import Context
+from ..errors import UserError
 from ..logs import attach_log_file
 from ..reports import train_summary
 
 if TYPE_CHECKING:
+    from ..configuration import Configuration
     from ..runner import Runner
 
 
+DEFAULT_MAX_EPOCHS = 10
+
+
+def max_epochs(args: argparse.Namespace, configuration: Configuration) -> int:
+    """``--max-epochs``, else the number a configuration sets for its own recipe (``training.max_epochs``: a
+    one-cycle schedule is made for a number of epochs), else 10."""
+    if args.max_epochs is not None:
+        return args.max_epochs
+    configured = configuration.get("training", "max_epochs")
+    if configured is None:
+        return DEFAULT_MAX_EPOCHS
+    if not isinstance(configured, int) or isinstance(configured, bool) or configured < 1:
+        raise UserError(f"training.max_epochs is {configured!r} in the configuration, not a whole number of at "
+                        "least 1, give --max-epochs")
+    return configured
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-epochs", type=int_at_least(1), default=10, help="train up to this epoch (default: 10)")
+    parser.add_argument("--max-epochs", type=int_at_least(1), default=None,
+                        help=f"train up to this epoch (default: the configuration's training.max_epochs, else "
+                             f"{DEFAULT_MAX_EPOCHS})")
     add_epoch(parser, "resume from")
     parser.add_argument("--log-period", type=int_at_least(1), default=100,
                         help="log the training loss every K iterations (default: 100)")
@@ -46,6 +68,7 @@ def stop_on_signals(runner: Runner) -> Iterator[None]:
 def run(ctx: Context) -> int:
     args = ctx.args
     experiment = ctx.experiment()
+    until = max_epochs(args, experiment.configuration)
     if args.epoch is not None:
         experiment.resolve_epoch(args.epoch)
     runtime = ctx.runtime  # checked (and the other processes joined) before the experiment is touched
@@ -60,9 +83,9 @@ def run(ctx: Context) -> int:
             where = f"{runtime.group.world_size} processes ({runtime.device.type})" if runtime.group.active \
                 else str(runtime.device)
             ctx.logger.info(f"Training '{experiment.name}' on {where} from epoch {runner.counters['epoch']} "
-                            f"to {args.max_epochs}")
+                            f"to {until}")
             try:
-                runner.train(args.max_epochs, args.log_period)
+                runner.train(until, args.log_period)
             finally:
                 experiment.close()
                 runner.close()
