@@ -51,11 +51,13 @@ lint: install
 # Epoch and test throughput against the compute bound and the plain PyTorch recipe (JSON on stdout).
 # MNIST_DIR=... uses real MNIST (synthetic of the same size otherwise); BENCH_ARGS="--device cuda --epochs 10".
 # Then 1 process against PROCESSES (default 2) on the same epoch: images/s of each and the scaling ratio.
-# Then serve's POST /predict: p50/p99 latency for one and eight clients, against predicting in process.
+# Then data.augmentation's share of a training step, and serve's POST /predict: p50/p99 latency for one and
+# eight clients, against predicting in process.
 PROCESSES ?= 2
 bench: install
 	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/epoch.py $(BENCH_ARGS)
 	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/processes.py --processes $(PROCESSES) $(PROCESSES_ARGS)
+	$(PY) benchmarks/augmentation.py
 	$(PY) benchmarks/serve.py
 
 clean-demo:

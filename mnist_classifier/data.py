@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader
@@ -11,6 +12,9 @@ from torch.utils.data import DataLoader
 from .datasets import DATASETS, MNIST_STATS, DatasetSpec, load_split, pixel_statistics
 from .framework import Data, DataDescription, EpochSampler, UserError, collate_batch
 from .model import to_model_input
+
+if TYPE_CHECKING:
+    from .augmentation import Augmentation
 
 
 class MNISTClassifierData(Data):
@@ -94,8 +98,9 @@ class MNISTClassifierData(Data):
                                           sampler=EpochSampler(range(len(self.datasets["test"])), self.seed,
                                                                shuffle=False), **common)
 
-    def prepare(self, it_data: tuple[torch.Tensor, torch.Tensor], device: torch.device
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A uint8 batch as the model's input on ``device`` (see ``to_model_input``), and its targets there."""
+    def prepare(self, it_data: tuple[torch.Tensor, torch.Tensor], device: torch.device,
+                augment: Augmentation | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A uint8 batch as the model's input on ``device`` (see ``to_model_input``), changed by ``augment`` when
+        training asks for it, and its targets there."""
         images, targets = it_data
-        return to_model_input(images, self.mean, self.std, device), targets.to(device, non_blocking=True)
+        return to_model_input(images, self.mean, self.std, device, augment), targets.to(device, non_blocking=True)

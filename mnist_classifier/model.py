@@ -41,11 +41,15 @@ def build_model(name: str, kwargs: dict[str, Any]) -> nn.Module:
     return MODELS[name](**kwargs)
 
 
-def to_model_input(images: torch.Tensor, mean: float, std: float, device: torch.device) -> torch.Tensor:
+def to_model_input(images: torch.Tensor, mean: float, std: float, device: torch.device,
+                   augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """uint8 images ``[N, H, W]`` as the models take them: ``[N, 1, H, W]`` floats on ``device``, normalised by the
     training split's ``mean`` and ``std`` (of pixel/255), channels_last. Training, testing and releases all call
-    this one function, so a release sees exactly what training saw."""
+    this one function, so a release sees exactly what training saw. ``augment`` (training only) changes the
+    batch on ``device``, in pixel values 0-255, before it is normalised."""
     x = images.to(device, non_blocking=True).unsqueeze(1).float()
+    if augment is not None:
+        x = augment(x)
     return x.sub_(255 * mean).div_(255 * std).contiguous(memory_format=torch.channels_last)
 
 

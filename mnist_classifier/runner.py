@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from .augmentation import Augmentation
 from .evaluation import Evaluation, evaluate
 from .figures import save_test_figures
 from .framework import Metric, Runner, SampleResult, TestResult, UserError
@@ -45,8 +47,13 @@ class MNISTClassifierRunner(Runner):
         self.scheduler.load_state_dict(checkpoint["scheduler"])
 
     def train_step(self, it_data: Any, device: torch.device) -> torch.Tensor:
-        images, targets = self.data.prepare(it_data, device)
+        images, targets = self.data.prepare(it_data, device, self.augmentation)
         return F.nll_loss(self.model(images), targets)
+
+    @functools.cached_property
+    def augmentation(self) -> Augmentation | None:
+        """Config ``data.augmentation``, applied to training batches only (``None``: off, the default)."""
+        return Augmentation.from_config(self.get_conf("data", "augmentation"))
 
     def evaluate(self, split: str, device: torch.device, keep_mistakes: int = 0) -> Evaluation:
         """Loss and confusion matrix over a whole split (see ``evaluation.evaluate``)."""

@@ -137,3 +137,15 @@ def test_benchmark_runs_in_its_smallest_setting(tmp_path: Path) -> None:
     assert result["train_vs_compute_bound"] == pytest.approx(
         result["train_images_per_s"] / result["compute_bound_images_per_s"], rel=0.01)
     assert result["data"] == "synthetic"
+
+
+@pytest.mark.slow
+def test_augmentation_benchmark_runs_in_its_smallest_setting() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "augmentation.py"), "--device", "cpu",
+                             "--rounds", "1", "--chunk", "2"], env=env, check=True, capture_output=True, text=True,
+                            timeout=300)
+    report = json.loads(result.stdout)
+    assert report["steps_each"] == 2 and report["plain_step_ms"] > 0
+    for name in ("affine + stroke width", "affine + stroke width + elastic"):
+        assert report[name]["step_ms"] > 0 and report[name]["share_of_step"] < 1, name
