@@ -1,4 +1,5 @@
-"""Training and testing the MNIST classifier: Adadelta, StepLR, NLL loss, accuracy and confusion matrix."""
+"""Training and testing the MNIST classifier: the optimizer and schedule the configuration names (Adadelta and
+StepLR by default), NLL loss, accuracy and confusion matrix."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from .model import build_model, model_kwargs
 
 
 class MNISTClassifierRunner(Runner):
-    scheduler: torch.optim.lr_scheduler.StepLR | None = None
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
     # Judged by validation accuracy (see __main__.py), but patience watches the validation loss, which keeps
     # improving after accuracy saturates at 99%; the README documents early stopping this way since 0.1.
     early_stopping_metric = Metric("validation_loss", higher_is_better=False)
@@ -34,11 +35,36 @@ class MNISTClassifierRunner(Runner):
         self.model = model.to(device, memory_format=torch.channels_last)
 
     def init_optimizer(self, device: torch.device) -> None:
-        self.optimizer = torch.optim.Adadelta(self.model.parameters(), lr=self.get_conf("training", "lr"))
+        """Config ``training.optimizer``: Adadelta (the seed's), SGD with Nesterov momentum, or AdamW."""
+        name, lr = self.get_conf("training", "optimizer", default="adadelta"), self.get_conf("training", "lr")
+        decay = self.get_conf("training", "weight_decay", default=0.0)
+        parameters = self.model.parameters()
+        if name == "sgd":
+            self.optimizer = torch.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=decay)
+        elif name == "adamw":
+            self.optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=decay)
+        else:
+            self.optimizer = torch.optim.Adadelta(parameters, lr=lr, weight_decay=decay)
 
     def init_others(self, device: torch.device) -> None:
-        self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=1, gamma=self.get_conf("training", "lr_gamma"))
+        """Config ``training.schedule``: StepLR by ``lr_gamma`` after each epoch (the seed's), or one cycle over
+        ``training.max_epochs`` epochs, stepped after every batch, peaking at ``lr``."""
+        if self.get_conf("training", "schedule", default="step") == "onecycle":
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=self.get_conf("training", "lr"),
+                epochs=self.get_conf("training", "max_epochs"), steps_per_epoch=len(self.data.loaders["train"]),
+                pct_start=self.get_conf("training", "warmup", default=0.25),
+                cycle_momentum=not isinstance(self.optimizer, torch.optim.Adadelta))
+        else:
+            self.scheduler = torch.optim.lr_scheduler.StepLR(
+                self.optimizer, step_size=1, gamma=self.get_conf("training", "lr_gamma"))
+
+    def train_after_step(self, device: torch.device) -> None:
+        """One cycle steps after every batch, setting the learning rate of the next; from its last step on
+        (``train --max-epochs`` beyond the recipe's own) the rate stays at its final value."""
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.OneCycleLR) and \
+                self.scheduler.last_epoch < self.scheduler.total_steps - 1:
+            self.scheduler.step()
 
     def save_states_others(self) -> dict[str, Any]:
         return {"scheduler": self.scheduler.state_dict()}
@@ -67,7 +93,8 @@ class MNISTClassifierRunner(Runner):
 
     def train_after_epoch_tasks(self, device: torch.device) -> None:
         super().train_after_epoch_tasks(device)
-        self.scheduler.step()
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.StepLR):
+            self.scheduler.step()
         self.test(None, device)
 
     def early_stopping_patience(self) -> int | None:

@@ -1,5 +1,5 @@
-"""``data.augmentation``: what each change does to a batch, and that an augmented run interrupted mid-epoch
-resumes bit for bit."""
+"""``data.augmentation``: what each change does to a batch, and that an augmented run of the stronger pieces
+(``bn_cnn``, SGD, one-cycle) interrupted mid-epoch resumes bit for bit."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ import torch.nn.functional as F
 from conftest import Watched, run_cli
 from mnist_classifier.augmentation import Augmentation
 
+STRONG = ["--set", "model.name=bn_cnn", "--set", "model.width=8", "--set", "training.optimizer=sgd",
+          "--set", "training.lr=0.05", "--set", "training.schedule=onecycle", "--set", "training.max_epochs=1",
+          "--set", "training.weight_decay=0.0005"]
 AUGMENTED = ["--set", "data.augmentation.rotation=12", "--set", "data.augmentation.translation=0.1",
              "--set", "data.augmentation.scale=0.1", "--set", "data.augmentation.shear=10",
              "--set", "data.augmentation.stroke_width=0.5", "--set", "data.augmentation.elastic_alpha=1.5"]
@@ -86,30 +89,37 @@ def test_each_change_stays_within_its_range() -> None:
 
 
 @pytest.mark.slow
-def test_an_augmented_run_interrupted_mid_epoch_resumes_bit_for_bit(workdir: Path) -> None:
-    run_cli(workdir, "--experiment-name", "plain", "init", "--seed", "4")
-    run_cli(workdir, "--experiment-name", "straight", "init", "--seed", "4", *AUGMENTED)
+def test_an_augmented_one_cycle_run_interrupted_mid_epoch_resumes_bit_for_bit(workdir: Path) -> None:
+    """bn_cnn + SGD + one cycle over 1 epoch + augmentation: SIGTERM in the middle, then the same command."""
+    run_cli(workdir, "--experiment-name", "plain", "init", "--seed", "4", *STRONG)
+    run_cli(workdir, "--experiment-name", "straight", "init", "--seed", "4", *STRONG, *AUGMENTED)
     config = json.loads((workdir / "experiments" / "straight" / "config.json").read_text())
     assert config["config"]["data"]["augmentation"]["elastic_sigma"] == 4, "the schema's default is filled in"
     shutil.copytree(workdir / "experiments" / "straight", workdir / "experiments" / "broken")
-    for name, epochs in (("straight", "2"), ("plain", "1")):
-        run_cli(workdir, "--experiment-name", name, "train", "--max-epochs", epochs, "--device", "cpu")
+    for name in ("straight", "plain"):
+        run_cli(workdir, "--experiment-name", name, "train", "--device", "cpu")  # training.max_epochs: 1
     training = Watched([sys.executable, "-m", "mnist_classifier", "--experiment-name", "broken", "--verbose",
-                        "train", "--max-epochs", "2", "--device", "cpu", "--log-period", "1"], workdir)
-    training.wait_for("iteration 20 |")  # epoch 2, batch 7 of 13
+                        "train", "--device", "cpu", "--log-period", "1"], workdir)
+    training.wait_for("iteration 7 |")  # batch 7 of 13
     training.process.send_signal(signal.SIGTERM)
     code, stderr = training.finish()
-    assert code == 143 and "interrupted: stopped at epoch 2" in stderr, stderr
-    result = run_cli(workdir, "--experiment-name", "broken", "--verbose", "train", "--max-epochs", "2",
-                     "--device", "cpu")
-    assert "epoch 2 resumes after batch" in result.stdout
+    assert code == 143 and "interrupted: stopped at epoch 1" in stderr, stderr
+    result = run_cli(workdir, "--experiment-name", "broken", "--verbose", "train", "--device", "cpu")
+    assert "epoch 1 resumes after batch" in result.stdout
 
     def checkpoint(name: str, epoch: int) -> dict:
         return torch.load(workdir / "experiments" / name / "checkpoints" / f"{epoch}.checkpoint.pkl",
                           weights_only=True)
 
-    straight, broken = checkpoint("straight", 2), checkpoint("broken", 2)
+    straight, broken = checkpoint("straight", 1), checkpoint("broken", 1)
     for key, tensor in straight["model"].items():
         assert torch.equal(tensor, broken["model"][key]), f"{key} differs after the resume"
     plain = checkpoint("plain", 1)["history"][0]["train_loss"]
     assert plain != checkpoint("straight", 1)["history"][0]["train_loss"], "the augmentation changed nothing"
+    schedule = straight["others"]["scheduler"]
+    assert schedule["last_epoch"] + 1 == schedule["total_steps"] == 13, "a step per batch, 13 batches an epoch"
+    assert schedule["_last_lr"][0] == pytest.approx(0.05 / 25 / 1e4), "the cycle ends at lr / 25 / 10^4"
+    assert straight["optimizer"]["param_groups"][0]["momentum"] == pytest.approx(0.95), "momentum cycles back up"
+    run_cli(workdir, "--experiment-name", "straight", "train", "--max-epochs", "2", "--device", "cpu")
+    after = checkpoint("straight", 2)["others"]["scheduler"]
+    assert after["last_epoch"] == 12 and after["_last_lr"] == schedule["_last_lr"], "past the cycle, lr stays"

@@ -205,6 +205,22 @@ def test_a_checkpoint_tested_by_one_or_two_processes_has_the_same_accuracy(templ
 
 
 @pytest.mark.slow
+def test_batch_norm_statistics_are_rank_0s_everywhere_after_an_epoch(template: Path, tmp_path: Path) -> None:
+    """Each process updates its batch-norm running statistics from its own shard. The test made at the end of
+    training (every process on its shard) must be the test of the checkpoint rank 0 saved, as one process."""
+    work = copy_of(template, tmp_path, "fresh")
+    run_cli(work, "--experiment-name", "bn", "init", "--seed", "5", "--set", "model.name=bn_cnn",
+            "--set", "model.width=4")
+    run_cli(work, "--experiment-name", "bn", "train", "--max-epochs", "1", "--device", "cpu", "cpu")
+    results = work / "experiments" / "bn" / "results" / "test-1.json"
+    during_training = json.loads(results.read_text())
+    run_cli(work, "--experiment-name", "bn", "test", "--epoch", "1", "--device", "cpu")
+    afterwards = json.loads(results.read_text())
+    assert afterwards["confusion_matrix"] == during_training["confusion_matrix"]
+    assert afterwards["loss"] == pytest.approx(during_training["loss"], rel=1e-6)
+
+
+@pytest.mark.slow
 def test_sigterm_to_torchrun_mid_epoch_then_resume_is_bit_identical(template: Path, tmp_path: Path) -> None:
     """Also: torchrun's processes are those of ``--device cpu cpu`` (the reference), to the bit."""
     work = copy_of(template, tmp_path, "fresh")

@@ -224,6 +224,10 @@ class Runner:
         loss = sum(losses[-log_period:]) / len(losses[-log_period:])
         self.logger.info(f"Epoch {self.counters['epoch']} | iteration {self.counters['iteration']} | loss {loss:.4f}")
 
+    def train_after_step(self, device: torch.device) -> None:
+        """After each optimizer step, before the stop vote, so an interruption saves what it changed: step a
+        per-step learning-rate schedule (one-cycle) here. Draw no random numbers unless every resume must."""
+
     def train_after_epoch_tasks(self, device: torch.device) -> None:
         """After validation, whose metrics the loop has recorded: step schedulers and call
         ``self.test(None, device)`` here. The default does nothing."""
@@ -254,6 +258,7 @@ class Runner:
             self.data.set_epoch(self.counters["epoch"])  # here, not in a hook an app may override
             self.train_before_epoch_tasks(self.device)
             losses, seconds = self._train_epoch(list(resume.get("losses", [])), log_period, started)
+            self._share_buffers()
             self.metrics["train_loss"] = sum(losses) / len(losses)
             self.metrics["train_seconds"] = round(seconds, 3)  # the steps alone
             self.model.eval()
@@ -310,6 +315,7 @@ class Runner:
                                           "return the batch's loss as a scalar tensor that requires grad")
                 loss.backward()
                 self.optimizer.step()
+                self.train_after_step(self.device)
                 pending.append(loss.detach())
                 postfix = {}
                 if self.counters["iteration"] % log_period == 0:
@@ -327,6 +333,14 @@ class Runner:
             raise UserError(f"the train split served no batch in epoch {self.counters['epoch']}, "
                             "check the data and training.batch_size")
         return losses, time.perf_counter() - loop_started
+
+    def _share_buffers(self) -> None:
+        """In a group, give every process rank 0's buffers (batch norm's running statistics). DDP sends them at
+        each forward, but every process then updates its own from its shard: validation, test and the
+        checkpoint must all see the one model that rank 0 saves."""
+        if self._parallel is not None:
+            for buffer in self.model.buffers():
+                torch.distributed.broadcast(buffer, 0)
 
     @contextmanager
     def _model_for_training(self) -> Iterator[None]:
