@@ -49,6 +49,8 @@ def test_apply_defaults_recurses_and_keeps_given_values() -> None:
     ({"training": {**DEFAULT["training"], "batch_size": 0}}, "training.batch_size"),
     ({"training": {**DEFAULT["training"], "lr_gamma": 2}}, "training.lr_gamma"),
     ({"training": {"batch_size": 64, "lr": 1.0}}, "training"),
+    ({"training": {**DEFAULT["training"], "max_epochs": 0}}, "training.max_epochs"),
+    ({"training": {"batch_size": 64, "lr": 0.1, "schedule": "onecycle"}}, "training"),
 ])
 def test_schema_errors_name_the_key(change: dict, key: str) -> None:
     with pytest.raises(UserError, match=f"at {key}:"):

@@ -139,21 +139,6 @@ def test_early_stopping_and_retention(workdir: Path) -> None:
     assert snapshot(experiment / "checkpoints") == before
 
 
-def test_train_runs_the_epochs_the_configuration_sets(workdir: Path) -> None:
-    """``training.max_epochs`` is what ``train`` uses without ``--max-epochs``; ``--max-epochs`` still wins."""
-    name = ["--experiment-name", "recipe"]
-    run_cli(workdir, *name, "init", "--set", "training.max_epochs=1")
-    experiment = _experiment(workdir, "recipe")
-    run_cli(workdir, *name, "train", "--device", "cpu")
-    assert sorted(_epoch_results(experiment)) == [1]
-    again = run_cli(workdir, *name, "--verbose", "train", "--device", "cpu")
-    assert "Already trained to epoch 1" in again.stdout
-    run_cli(workdir, *name, "train", "--max-epochs", "2", "--device", "cpu")
-    assert sorted(_epoch_results(experiment)) == [1, 2]
-    refused = run_cli(workdir, "--experiment-name", "zero", "init", "--set", "training.max_epochs=0", expect=2)
-    assert refused.stderr.startswith("error: --set training.max_epochs=0 violates the schema at training.max_epochs")
-
-
 def test_an_experiment_from_before_models_and_datasets_still_works(trained_workdir: Path) -> None:
     """config.json without ``model``/``data.dataset`` and a version-0.1 data.json (the state alone) without
     statistics: MNIST and the cnn."""
