@@ -212,3 +212,15 @@ def real_mnist_experiment(tmp_path_factory, worker_id: str) -> Path:
         run_cli(root, "--experiment-name", "real", "train", "--max-epochs", "1", "--device", "cpu")
         run_cli(root, "--experiment-name", "real", "create_release", "--epoch", "1")
     return built_once(tmp_path_factory, worker_id, "real", build)
+
+
+# The longest modules first: pytest-xdist hands each worker whole modules (--dist loadscope) in collection
+# order, and a long module handed out last keeps one worker busy while the other has nothing left to do.
+LONGEST_FIRST = ("test_real_mnist.py", "test_distributed.py", "test_reliability.py", "test_second_app.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)  # stable: each module keeps its own order
