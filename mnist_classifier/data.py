@@ -1,5 +1,6 @@
 """The MNIST app's ``Data``: the configured dataset, its seeded train/validation split and train-split statistics
-(fixed at ``init``), served as uint8 batches that ``prepare`` normalises on the device."""
+(pixel mean and spread, stroke width; fixed at ``init``), served as uint8 batches that ``prepare`` normalises on
+the device."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import DataLoader
 
-from .datasets import DATASETS, MNIST_STATS, DatasetSpec, load_split, pixel_statistics
+from .datasets import DATASETS, MNIST_STATS, MNIST_STROKE_WIDTH, DatasetSpec, load_split, pixel_statistics
 from .framework import Data, DataDescription, EpochSampler, UserError, collate_batch
 from .model import to_model_input
+from .strokes import dataset_stroke_width
 
 if TYPE_CHECKING:
     from .augmentation import Augmentation
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 class MNISTClassifierData(Data):
     """An MNIST-format dataset (config ``data.dataset``), its seeded train/validation split and its statistics."""
 
-    persisted = ("dataset", "class_names", "mean", "std", "train_indexes", "validation_indexes")
+    persisted = ("dataset", "class_names", "mean", "std", "stroke_width", "train_indexes", "validation_indexes")
     unit = "img"
 
     def __init__(self) -> None:
@@ -28,6 +30,7 @@ class MNISTClassifierData(Data):
         self.dataset = "mnist"
         self.class_names: list[str] = list(DATASETS["mnist"].class_names)
         self.mean, self.std = MNIST_STATS  # of pixel/255 over the training split, computed at init
+        self.stroke_width: float | None = MNIST_STROKE_WIDTH  # of the train split's strokes (drawn datasets only)
         self.train_indexes: list[int] = []
         self.validation_indexes: list[int] = []
 
@@ -43,6 +46,8 @@ class MNISTClassifierData(Data):
         for name, value in legacy.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+        if self.stroke_width is None and self.spec.drawn:
+            self.stroke_width = MNIST_STROKE_WIDTH
 
     def load_datasets(self, data_path: Path) -> None:
         self.datasets["train"] = load_split(data_path, self.spec, train=True)
@@ -65,11 +70,13 @@ class MNISTClassifierData(Data):
         self.validation_indexes = sorted(order[train_size:])
         images = self.datasets["train"].inputs[torch.tensor(self.train_indexes)]
         self.mean, self.std = pixel_statistics(images)
+        self.stroke_width = dataset_stroke_width(images, seed=self.seed) if self.spec.drawn else None
         if self.std == 0:
             raise UserError(f"every training image of {self.spec.torchvision_class} in {data_path} is the same "
                             "constant, the files are damaged: supply the originals")
         self.logger.info(f"Dataset {self.dataset}: {train_size} train, {size - train_size} validation images, "
-                         f"pixel mean {self.mean:.4f}, std {self.std:.4f}")
+                         f"pixel mean {self.mean:.4f}, std {self.std:.4f}"
+                         + (f", stroke width {self.stroke_width:.2f} px" if self.stroke_width else ""))
 
     def describe(self) -> DataDescription:
         return DataDescription(

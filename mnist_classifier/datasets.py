@@ -25,16 +25,19 @@ class DatasetSpec:
     class_names: tuple[str, ...]
     box: int  # the object's longer side, in pixels of the 28x28 image
     centre: str  # "mass": centre of mass at the centre, as MNIST; "box": bounding box centred
+    drawn: bool = False  # pen strokes: pictures are redrawn with the training images' stroke width
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "mnist": DatasetSpec("MNIST", tuple(str(digit) for digit in range(10)), box=20, centre="mass"),
+    "mnist": DatasetSpec("MNIST", tuple(str(digit) for digit in range(10)), box=20, centre="mass",
+                          drawn=True),
     "fashion_mnist": DatasetSpec("FashionMNIST", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                                                   "Shirt", "Sneaker", "Bag", "Ankle boot"), box=28, centre="box"),
     "kmnist": DatasetSpec("KMNIST", ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"), box=28,
                           centre="box"),
 }
 MNIST_STATS = (0.1307, 0.3081)  # experiments made before statistics were stored in data.json were all MNIST
+MNIST_STROKE_WIDTH = 2.76  # strokes.dataset_stroke_width of MNIST's training images: older experiments'
 
 
 def raw_folder(data_path: Path, spec: DatasetSpec) -> Path:

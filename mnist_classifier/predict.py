@@ -80,15 +80,13 @@ def save_input(prediction: Prediction, folder: Path, path: str, written: set[Pat
 
 
 def run(ctx: Context) -> int:
-    from .images import as_mnist_batch
-
     args = ctx.args
     shown = input_folder(args.show_input) if args.show_input else None
     model = load_model(ctx)
     prepared, problems, written = {}, {}, set()
     for path in args.images:  # one unreadable file must not stop the others
         try:
-            prepared[path] = as_mnist_batch([path], model.box, model.centre)[0]
+            prepared[path] = model.prepare([path])[0]
         except UserError as error:
             problems[path] = str(error)
     predictions = dict(zip(prepared, model.predict(list(prepared.values()), args.top_k), strict=True))

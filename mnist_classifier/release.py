@@ -1,7 +1,8 @@
 """Using a trained model: ``load_release(path).predict(images)``, needing nothing but the release file.
 
 A release holds weights, architecture (a registered model's name and arguments), normalisation, the
-preprocessing that makes real pictures look like the training images, and class names; it is read with
+preprocessing that makes real pictures look like the training images (box, centring, stroke width), and class
+names; it is read with
 ``torch.load(weights_only=True)`` and mapped to the CPU, so one made on a GPU predicts anywhere.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .datasets import MNIST_STROKE_WIDTH
 from .framework import UserError, checkpoints
 from .images import as_mnist_batch
 from .model import MODELS, build_model, to_model_input
@@ -46,6 +48,9 @@ class ReleasedModel:
             preprocessing = state.get("preprocessing", {"box": 20, "centre": "mass"})  # older releases: MNIST
             self.box, self.centre = int(preprocessing["box"]), str(preprocessing["centre"])
             self.dataset = str(state.get("dataset", "mnist"))
+            # releases older than stroke widths: MNIST's digits are redrawn with its training images' width
+            width = preprocessing.get("stroke_width", MNIST_STROKE_WIDTH if self.dataset == "mnist" else None)
+            self.stroke_width = float(width) if width else None
             self.model_name = str(architecture["name"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise UserError(f"the release does not describe a model this version can build ({error}), "
@@ -54,13 +59,18 @@ class ReleasedModel:
         self.epoch = state.get("epoch")
         self.test_accuracy = state.get("test_accuracy")
 
+    def prepare(self, images: list) -> torch.Tensor:
+        """File paths, PIL images or tensors as the ``[N, 28, 28]`` uint8 images this model reads (see
+        ``images.to_mnist``): what the release says its dataset's images look like."""
+        return as_mnist_batch(list(images), self.box, self.centre, self.stroke_width)
+
     def predict(self, images: list, top_k: int = 1) -> list[Prediction]:
         """Classify file paths, PIL images or tensors (real photos are brought to MNIST's form first).
 
         Each image goes through the model on its own: a batched convolution rounds differently, and an image's
         answer must not depend on the others sent with it (``serve`` answers exactly as ``predict``).
         """
-        batch = as_mnist_batch(list(images), self.box, self.centre)
+        batch = self.prepare(images)
         k = max(1, min(top_k, len(self.class_names)))
         predictions = []
         with torch.inference_mode():

@@ -148,7 +148,7 @@ class MNISTClassifierRunner(Runner):
                              "input_shape": list(self.input_shape)},
             "dataset": self.data.dataset,
             "normalization": {"mean": [self.data.mean], "std": [self.data.std]},
-            "preprocessing": {"box": spec.box, "centre": spec.centre},
+            "preprocessing": {"box": spec.box, "centre": spec.centre, "stroke_width": self.data.stroke_width},
             "class_names": list(self.data.class_names),
             "test_accuracy": last.get("test_accuracy"),
         }

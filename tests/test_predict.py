@@ -11,6 +11,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from conftest import run_cli
+from mnist_classifier import load_release
 from mnist_classifier.images import to_mnist
 
 FONTS = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"]
@@ -90,7 +91,8 @@ def test_predict_shows_the_input_the_model_received(released: Path, tmp_path: Pa
         with Image.open(entry["input"]) as picture:
             assert picture.size == (28, 28) and picture.mode == "L"
             pixels = torch.frombuffer(bytearray(picture.tobytes()), dtype=torch.uint8).view(28, 28)
-        assert torch.equal(pixels, to_mnist(Image.open(path))), "the PNG is the model's input, pixel for pixel"
+        assert torch.equal(pixels, load_release(released).prepare([path])[0]), \
+            "the PNG is the model's input, pixel for pixel"
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     result = run_cli(tmp_path, "predict", "--release", str(released), str(files[0]), "--show-input",
@@ -100,7 +102,6 @@ def test_predict_shows_the_input_the_model_received(released: Path, tmp_path: Pa
 
 
 def test_python_api_agrees_with_test_sample(released: Path, trained_workdir: Path) -> None:
-    from mnist_classifier import load_release
     from mnist_classifier.idx import read_idx
 
     model = load_release(released)

@@ -1,0 +1,100 @@
+"""Reading digits in real pictures (``strokes.py``): ink under uneven light, specks, and the dataset's pen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from mnist_classifier.images import to_mnist
+from mnist_classifier.strokes import dataset_stroke_width, digit_mask, ink_map
+
+WIDTH = 2.76  # MNIST's, as its releases carry it
+
+
+def ring(width: int, size: int = 200, ink=(20, 20, 20), paper=(250, 250, 250)) -> Image.Image:
+    """A 0: an ellipse drawn with a pen ``width`` pixels wide."""
+    image = Image.new("RGB", (size, size), paper)
+    ImageDraw.Draw(image).ellipse((60, 30, 140, 170), outline=ink, width=width)
+    return image
+
+
+def width_of(image: torch.Tensor) -> float:
+    return dataset_stroke_width(image[None])
+
+
+def test_the_dataset_width_is_measured_in_pixels_of_28x28() -> None:
+    """Rings (closed strokes: no ends, whose caps area over skeleton length would count) 2 and 4 pixels wide."""
+    images = []
+    for pen in (2, 4):
+        image = Image.new("L", (28, 28), 0)
+        ImageDraw.Draw(image).ellipse((3, 3, 24, 24), outline=255, width=pen)
+        images.append(torch.from_numpy(np.asarray(image).copy()))
+    assert width_of(images[0]) == pytest.approx(2, rel=0.2) and width_of(images[1]) == pytest.approx(4, rel=0.2)
+    assert dataset_stroke_width(torch.stack(images + [images[1]])) == pytest.approx(4, rel=0.2), "the median"
+
+
+@pytest.mark.parametrize("pen", [3, 12, 30])
+def test_any_pen_comes_out_as_the_dataset_pen_and_holes_stay_open(pen: int) -> None:
+    """A 3- and a 30-pixel pen (0.4 and 4.3 pixels once the 0 is 20 pixels tall) are redrawn at the dataset's
+    width; a 12-pixel pen (1.7) is close enough to keep its own ink."""
+    digit = to_mnist(ring(pen), stroke_width=WIDTH)
+    if pen == 12:
+        assert 0.6 * WIDTH < width_of(digit) < 1.6 * WIDTH
+    else:
+        assert width_of(digit) == pytest.approx(WIDTH, rel=0.25), f"a {pen}-pixel pen is redrawn at the dataset's"
+    assert digit[13:15, 13:15].max() < 60, "the hole of the 0 stays open"
+    if pen == 30:
+        assert width_of(to_mnist(ring(pen))) > 1.5 * WIDTH, "(without a stroke width: what the redrawing corrects)"
+
+
+def test_uneven_light_and_coloured_ink_are_ink_and_shadows_are_not() -> None:
+    image = np.asarray(ring(6, ink=(30, 40, 140)), dtype=np.float32)
+    ys, xs = np.mgrid[0:200, 0:200]
+    shadow = 1 / (1 + np.exp((np.hypot(xs - 40, ys - 160) - 60) / 6))  # a soft-edged shadow, as a hand casts
+    light = np.clip(1 - 0.5 * xs / 200 - 0.3 * shadow, 0.2, 1)
+    shaded = Image.fromarray((image * light[..., None]).astype(np.uint8))
+    ink = ink_map(shaded, window=30)  # five stroke widths, as the second look at a picture uses
+    stroke = np.asarray(ring(6, ink=(0, 0, 0), paper=(255, 255, 255)).convert("L")) < 128
+    paper = ~ndimage.binary_dilation(stroke, iterations=3)  # beyond the strokes' blurred edges
+    assert ink[stroke].mean() > 0.5 and np.percentile(ink[paper], 99) < 0.15, "the shadow is paper"
+    difference = to_mnist(shaded, stroke_width=WIDTH).float() - to_mnist(ring(6), stroke_width=WIDTH).float()
+    assert difference.abs().mean() < 8, "the model sees the digit as if it were evenly lit"
+    yellow = Image.new("RGB", (100, 100), (255, 255, 255))
+    ImageDraw.Draw(yellow).rectangle((40, 20, 60, 80), fill=(255, 220, 0))
+    assert ink_map(yellow)[50, 50] > 0.9, "a yellow glyph absorbs blue light: ink, though nearly as bright"
+
+
+def test_specks_and_noise_are_dropped() -> None:
+    rng = np.random.default_rng(0)
+    clean = np.asarray(ring(6).convert("L"), dtype=np.float32)
+    noisy = clean + rng.normal(0, 25, clean.shape)
+    for y, x in rng.integers(5, 195, (12, 2)):  # dirt: small dots around the digit
+        if not 20 < y < 180 or not 50 < x < 150:
+            noisy[y:y + 3, x:x + 3] = 30
+    picture = Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
+    mask = digit_mask(ink_map(picture))
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    assert (rows[0], cols[0]) >= (25, 55) and (rows[-1], cols[-1]) <= (175, 145), "only the digit is left"
+    assert (to_mnist(picture, stroke_width=WIDTH).float() - to_mnist(ring(6), stroke_width=WIDTH).float()
+            ).abs().mean() < 8
+
+
+def test_a_thin_one_stays_thin_and_a_blank_page_blank() -> None:
+    one = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(one).line((100, 20, 100, 180), fill=0, width=5)
+    digit = to_mnist(one, stroke_width=WIDTH)
+    cols = torch.nonzero(digit.max(0).values > 64).flatten()
+    rows = torch.nonzero(digit.max(1).values > 64).flatten()
+    assert int(rows[-1] - rows[0]) + 1 >= 19 and int(cols[-1] - cols[0]) + 1 <= 4, "the aspect ratio is kept"
+    assert to_mnist(Image.new("RGB", (80, 60), (240, 235, 220)), stroke_width=WIDTH).sum() == 0
+
+
+def test_a_dataset_like_pen_keeps_its_own_ink() -> None:
+    """Strokes already as wide as the dataset's are not redrawn: the picture's own shading is kept."""
+    digit = torch.zeros(28, 28, dtype=torch.uint8)
+    digit[4:24, 13:16] = torch.tensor([120, 255, 120], dtype=torch.uint8)  # a 1 with soft edges, MNIST-like
+    again = to_mnist(Image.fromarray(digit.numpy()), stroke_width=WIDTH)
+    assert (again.float() - digit.float()).abs().mean() < 6
