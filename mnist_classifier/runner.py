@@ -73,13 +73,22 @@ class MNISTClassifierRunner(Runner):
         self.scheduler.load_state_dict(checkpoint["scheduler"])
 
     def train_step(self, it_data: Any, device: torch.device) -> torch.Tensor:
-        images, targets = self.data.prepare(it_data, device, self.augmentation)
+        images, targets = self.data.prepare(it_data, device, self.augmentation_in(self.counters["epoch"]))
         return F.nll_loss(self.model(images), targets)
 
     @functools.cached_property
     def augmentation(self) -> Augmentation | None:
         """Config ``data.augmentation``, applied to training batches only (``None``: off, the default)."""
         return Augmentation.from_config(self.get_conf("data", "augmentation"))
+
+    def augmentation_in(self, epoch: int) -> Augmentation | None:
+        """The augmentation of training epoch ``epoch`` (1-based): none in the recipe's last
+        ``data.augmentation.clean_epochs`` epochs of ``training.max_epochs``, nor after them. Batch norm's running
+        statistics, which evaluation uses, then come from the images as they are, not from augmented ones."""
+        clean = self.get_conf("data", "augmentation", "clean_epochs", default=0)
+        if clean and epoch > self.get_conf("training", "max_epochs", default=10) - clean:
+            return None
+        return self.augmentation
 
     def evaluate(self, split: str, device: torch.device, keep_mistakes: int = 0) -> Evaluation:
         """Loss and confusion matrix over a whole split (see ``evaluation.evaluate``)."""

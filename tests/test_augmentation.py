@@ -111,6 +111,15 @@ def test_train_step_augments_with_the_configured_changes_and_evaluation_does_not
     assert loss.dim() == 0 and seen == [Augmentation(rotation=12, elastic_alpha=1.5)]
     assert runner.data.prepare("batch", "cpu") == "batch" and seen[-1] is None, "evaluation: no augmentation"
 
+    runner.experiment = SimpleNamespace(configuration=Configuration(
+        {"data": {"augmentation": {"rotation": 12, "clean_epochs": 2}}, "training": {"max_epochs": 5}}, seed=0))
+    del runner.augmentation  # the cached configuration
+    seen.clear()
+    for epoch in range(1, 7):
+        runner.counters["epoch"] = epoch
+        runner.train_step((torch.ones(2, 1, 2, 2), torch.tensor([0, 2])), torch.device("cpu"))
+    assert seen == [Augmentation(rotation=12)] * 3 + [None] * 3, "the last 2 of 5 epochs, and any after, are clean"
+
 
 @pytest.mark.slow
 def test_an_augmented_one_cycle_run_interrupted_mid_epoch_resumes_bit_for_bit(workdir: Path) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import make_workdir, run_cli, snapshot, write_synthetic_mnist
+from conftest import REPO, make_workdir, run_cli, snapshot, write_synthetic_mnist
 from mnist_classifier.datasets import DATASETS
 from mnist_classifier.idx import read_idx
 
@@ -156,3 +157,15 @@ def test_an_experiment_from_before_models_and_datasets_still_works(trained_workd
     release = torch.load(experiment / "checkpoints" / "2.checkpoint.release.pkl", weights_only=True)
     assert release["normalization"] == {"mean": [0.1307], "std": [0.3081]}
     assert release["architecture"]["name"] == "cnn" and release["class_names"] == [str(d) for d in range(10)]
+
+
+@pytest.mark.parametrize("recipe", ["config.fast.json", "config.strong.json"])
+def test_the_shipped_recipes_are_valid_and_carry_their_epochs(workdir: Path, recipe: str) -> None:
+    """``init --config-path config.fast.json`` (or strong) as the README shows: valid against the schema, and
+    ``train`` without ``--max-epochs`` will run the recipe's own epochs."""
+    shutil.copy(REPO / recipe, workdir / recipe)
+    run_cli(workdir, "--experiment-name", "recipe", "init", "--config-path", recipe)
+    config = json.loads((_experiment(workdir, "recipe") / "config.json").read_text())["config"]
+    shipped = json.loads((REPO / recipe).read_text())
+    assert config["training"]["max_epochs"] == shipped["training"]["max_epochs"]
+    assert config["model"] == {**shipped["model"]} and config["training"]["schedule"] == "onecycle"
