@@ -209,7 +209,8 @@ def real_mnist_experiment(tmp_path_factory, worker_id: str) -> Path:
         for name in MNIST_FILES:
             shutil.copy(Path(mnist_dir) / name, raw / name)
         run_cli(root, "--experiment-name", "real", "init")
-        run_cli(root, "--experiment-name", "real", "train", "--max-epochs", "1", "--device", "cpu")
+        # a guard against a hang, not a speed test: beside the other worker, this shared CPU has taken 10+ minutes
+        run_cli(root, "--experiment-name", "real", "train", "--max-epochs", "1", "--device", "cpu", timeout=1800)
         run_cli(root, "--experiment-name", "real", "create_release", "--epoch", "1")
     return built_once(tmp_path_factory, worker_id, "real", build)
 
