@@ -25,6 +25,18 @@ REPO = Path(__file__).resolve().parents[1]
 TRAIN_SIZE, TEST_SIZE = 1000, 200
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test``), share the cores out between the workers: each worker's commands would
+    otherwise start as many OpenMP threads as there are cores, and the two workers' threads, spinning against each
+    other on two cores, made a one-minute epoch take over ten minutes. A ``torchrun`` inside a test still sets its
+    own, and ``OMP_NUM_THREADS`` given by the caller wins."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        threads = max(1, len(os.sched_getaffinity(0)) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # read by the subprocesses the tests start
+        torch.set_num_threads(threads)  # this worker's own torch was imported before
+
+
 def synthetic_digits(count: int, seed: int):
     """Learnable fake digits: class k lights a 6x6 block at its own place on a 3x4 grid, under noise."""
     import numpy as np
