@@ -11,7 +11,8 @@ the dataset's images were made from, a digit drawn with a pen of one width:
    Once the strokes are found, the window shrinks to five stroke widths, to follow a shadow's edge.
 2. **The digit, not the noise.** Otsu's threshold, kept above the paper's own noise, with hysteresis (faint
    ink joined to strong ink counts); pieces of ink grouped when they nearly touch are kept when they hold at
-   least a tenth of the largest group's ink, so specks and dirt go.
+   least a tenth of the largest group's ink, so specks and dirt go. Outlined lettering (a light glyph in a
+   darker line) is read by its fill: the line makes the glyph so bold that a 6's hook joins its bowl.
 3. **The dataset's pen.** A digit whose strokes are far from the dataset's width (measured on its training
    images, ``dataset_stroke_width``) has its skeleton redrawn with a pen that wide, so a bold font keeps the
    holes of its 6, 8 and 9 and a pencil line is as heavy as MNIST's; one already close keeps its own ink. The
@@ -31,6 +32,7 @@ WORK_SCALE = 4  # strokes are found and redrawn at this many times the dataset's
 MAX_SIDE = 512  # pictures are reduced to this longer side first: a digit needs no more, and it keeps work fast
 MIN_CONTRAST = 0.04  # less ink than this anywhere: a blank picture
 LIKE_DATASET = (0.67, 1.5)  # strokes this many times the dataset's width are not redrawn
+OUTLINE_CONTRAST = 0.3  # an edge this much inkier than the inside, in some channel, is an outline
 
 
 def reduce(image: Image.Image) -> Image.Image:
@@ -42,9 +44,10 @@ def reduce(image: Image.Image) -> Image.Image:
                         Image.Resampling.BOX)
 
 
-def ink_map(image: Image.Image, window: int | None = None) -> np.ndarray:
-    """Ink coverage 0-1 of each pixel of an RGB or L image (see step 1 above). The paper is estimated over
-    ``window`` pixels (default: a third of the shorter side), which must be wider than the strokes."""
+def channel_inks(image: Image.Image, window: int | None = None) -> np.ndarray:
+    """Ink coverage 0-1 of each pixel of an RGB or L image in each colour channel, ``[H, W, channels]`` (see
+    step 1 above). The paper is estimated over ``window`` pixels (default: a third of the shorter side), which
+    must be wider than the strokes."""
     pixels = np.asarray(image, dtype=np.float32) / 255
     channels = pixels[..., None] if pixels.ndim == 2 else pixels
     light = channels.mean(axis=2)
@@ -54,13 +57,18 @@ def ink_map(image: Image.Image, window: int | None = None) -> np.ndarray:
     height, width = light.shape
     window = window or max(3, min(height, width) // 3)
     noise = min(max(0.3, min(height, width) / 250), 2.0)  # blurs pixel noise, not strokes
-    ink = np.zeros((height, width), dtype=np.float32)
+    inks = []
     for channel in np.moveaxis(channels, 2, 0):
         # the paper's brightness from a blurred copy: a running maximum of raw noise would overestimate it
         paper = ndimage.grey_closing(ndimage.gaussian_filter(channel, 2 * noise), size=(window, window),
                                      mode="nearest")
-        ink = np.maximum(ink, 1 - ndimage.gaussian_filter(channel, noise) / np.maximum(paper, 0.02))
-    return ink.clip(0, 1)
+        inks.append(1 - ndimage.gaussian_filter(channel, noise) / np.maximum(paper, 0.02))
+    return np.stack(inks, axis=2).clip(0, 1)
+
+
+def ink_map(image: Image.Image, window: int | None = None) -> np.ndarray:
+    """Ink coverage 0-1 of each pixel: the light absorbed in its most absorbing channel (``channel_inks``)."""
+    return channel_inks(image, window).max(axis=2)
 
 
 def digit_mask(ink: np.ndarray) -> np.ndarray | None:
@@ -79,6 +87,22 @@ def digit_mask(ink: np.ndarray) -> np.ndarray | None:
         keep = np.flatnonzero(sizes >= 0.1 * sizes.max()) + 1
         mask &= np.isin(groups, keep)
     return mask if mask.any() else None
+
+
+def outlined_fill(inks: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """The fill of outlined lettering (a light glyph inside a darker line), or ``None`` for any other digit.
+    The line makes the glyph bolder than its letterform, so bold that a 6's hook touches its bowl; its fill is
+    the letterform. It is recognised by colour: the digit's edge absorbs more light, in some channel, than its
+    inside does (blur and anti-aliasing make an edge lighter, never darker)."""
+    inner = ndimage.binary_erosion(mask, iterations=max(1, round(stroke_width(mask) / 6)))
+    if inner.sum() < 0.2 * mask.sum():  # thin strokes: no room for a line and a fill
+        return None
+    edge_colour, inside_colour = np.median(inks[mask & ~inner], axis=0), np.median(inks[inner], axis=0)
+    if float((edge_colour - inside_colour).max()) < OUTLINE_CONTRAST:
+        return None
+    fill = mask & (((inks - inside_colour) ** 2).sum(axis=2) < ((inks - edge_colour) ** 2).sum(axis=2))
+    fill = ndimage.binary_opening(fill)  # the line's anti-aliased edges
+    return fill if fill.sum() >= 0.2 * mask.sum() else None
 
 
 def stroke_width(mask: np.ndarray) -> float:
@@ -117,17 +141,20 @@ def digit_strokes(image: Image.Image, box: int, width: float) -> np.ndarray | No
     ``box`` pixels, at ``WORK_SCALE`` times that size, with strokes ``width`` pixels wide at that size (redrawn
     unless they are already close, see ``LIKE_DATASET``); ``None`` for a blank picture."""
     image = reduce(image)
-    ink = ink_map(image)
-    mask = digit_mask(ink)
+    inks = channel_inks(image)
+    mask = digit_mask(inks.max(axis=2))
     if mask is None:
         return None
     # again with the paper estimated over a few stroke widths: it then follows shadows closely
     window = max(5, round(5 * stroke_width(mask)))
     if window < min(mask.shape) // 3:
-        ink = ink_map(image, window)
-        mask = digit_mask(ink)
+        inks = channel_inks(image, window)
+        mask = digit_mask(inks.max(axis=2))
         if mask is None:
             return None
+    ink = inks.max(axis=2)
+    if (fill := outlined_fill(inks, mask)) is not None:
+        ink, mask = fill.astype(np.float32), digit_mask(fill.astype(np.float32))
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     soft = ink[crop] * ndimage.binary_dilation(mask, iterations=2)[crop]  # the digit's ink, specks dropped

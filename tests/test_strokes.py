@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
 from mnist_classifier.images import to_mnist
-from mnist_classifier.strokes import dataset_stroke_width, digit_mask, ink_map
+from mnist_classifier.strokes import channel_inks, dataset_stroke_width, digit_mask, ink_map, outlined_fill
 
 WIDTH = 2.76  # MNIST's, as its releases carry it
 
@@ -98,3 +98,31 @@ def test_a_dataset_like_pen_keeps_its_own_ink() -> None:
     digit[4:24, 13:16] = torch.tensor([120, 255, 120], dtype=torch.uint8)  # a 1 with soft edges, MNIST-like
     again = to_mnist(Image.fromarray(digit.numpy()), stroke_width=WIDTH)
     assert (again.float() - digit.float()).abs().mean() < 6
+
+
+def outlined_c(fill: tuple[int, int, int], line: tuple[int, int, int]) -> Image.Image:
+    """A bold C in a 12-pixel line, its mouth 20 pixels wide: the line closes the C into an O."""
+    y, x = np.mgrid[:200, :200]
+    radius = np.hypot(y - 100, x - 100)
+    shape = (radius > 36) & (radius < 60) & ~((x > 100) & (np.abs(y - 100) < 10))
+    around = ndimage.binary_dilation(shape, iterations=12) & ~shape
+    pixels = np.full((200, 200, 3), 255, np.uint8)
+    pixels[shape], pixels[around] = fill, line
+    return Image.fromarray(pixels)
+
+
+def holes(digit: torch.Tensor) -> int:
+    """Paper enclosed by the digit's ink in a 28x28 input."""
+    return ndimage.label(~np.pad(digit.numpy() > 96, 1))[1] - 1
+
+
+@pytest.mark.parametrize("fill", [(255, 210, 0), (120, 220, 255)])
+def test_outlined_lettering_is_read_by_its_fill(fill: tuple[int, int, int]) -> None:
+    """A light glyph in a dark line: the line joins what the letterform keeps apart, so the fill is read."""
+    picture = outlined_c(fill, (0, 0, 0))
+    assert holes(to_mnist(picture.convert("L").point(lambda v: 0 if v < 250 else 255))) == 1, "solid: an O"
+    assert holes(to_mnist(picture, stroke_width=WIDTH)) == 0, "read by its fill: a C"
+    solid = outlined_c((0, 0, 0), (0, 0, 0))
+    assert outlined_fill(channel_inks(solid), digit_mask(ink_map(solid))) is None, "one colour: no outline"
+    blurred = solid.filter(ImageFilter.GaussianBlur(3))
+    assert outlined_fill(channel_inks(blurred), digit_mask(ink_map(blurred))) is None, "a blurred edge is lighter"
