@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .datasets import DATASETS, MNIST_STATS, MNIST_STROKE_WIDTH, DatasetSpec, load_split, pixel_statistics
-from .framework import Data, DataDescription, EpochSampler, UserError, collate_batch
+from .framework import Data, DataDescription, EpochSampler, TensorDataset, UserError, collate_batch
 from .model import to_model_input
 from .strokes import dataset_stroke_width
 
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 class MNISTClassifierData(Data):
     """An MNIST-format dataset (config ``data.dataset``), its seeded train/validation split and its statistics."""
 
-    persisted = ("dataset", "class_names", "mean", "std", "stroke_width", "train_indexes", "validation_indexes")
+    persisted = ("dataset", "class_names", "mean", "std", "stroke_width", "train_indexes", "validation_indexes",
+                 "typed_digits")
     unit = "img"
 
     def __init__(self) -> None:
@@ -33,6 +34,7 @@ class MNISTClassifierData(Data):
         self.stroke_width: float | None = MNIST_STROKE_WIDTH  # of the train split's strokes (drawn datasets only)
         self.train_indexes: list[int] = []
         self.validation_indexes: list[int] = []
+        self.typed_digits: dict | None = None  # data.typed_digits: the fonts' images (see typed_digits.make)
 
     @property
     def spec(self) -> DatasetSpec:
@@ -50,7 +52,16 @@ class MNISTClassifierData(Data):
             self.stroke_width = MNIST_STROKE_WIDTH
 
     def load_datasets(self, data_path: Path) -> None:
+        """The dataset's splits; with ``data.typed_digits``, its rendered digits follow the training images (at
+        indexes from the dataset's size on), in train only: validation and test are the dataset's own."""
         self.datasets["train"] = load_split(data_path, self.spec, train=True)
+        if self.typed_digits:
+            from .typed_digits import decode
+
+            images, labels = decode(self.typed_digits)
+            train = self.datasets["train"]
+            self.datasets["train"] = TensorDataset(torch.cat([train.inputs, images]),
+                                                   torch.cat([train.targets, labels]))
         self.datasets["validation"] = self.datasets["train"]
         self.datasets["test"] = load_split(data_path, self.spec, train=False)
 
@@ -66,9 +77,19 @@ class MNISTClassifierData(Data):
         if not 0 < train_size < size:
             raise UserError(f"data.val_split {self.get_conf('data', 'val_split')} leaves an empty split of "
                             f"{size} images, choose a value between 0 and 1")
-        self.train_indexes = sorted(order[:train_size])
+        images = self.datasets["train"].inputs[torch.tensor(sorted(order[:train_size]))]
+        if (typed := self.get_conf("data", "typed_digits")) is not None:
+            if not self.spec.drawn:
+                raise UserError(f"data.typed_digits draws digits, and {self.dataset} is not a dataset of digits, "
+                                "remove data.typed_digits or use data.dataset mnist")
+            from .typed_digits import make
+
+            self.typed_digits = make(typed, self.seed)
+            self.logger.info(f"Typed digits: {self.typed_digits['count']} images from "
+                             f"{len(self.typed_digits['fonts'])} fonts join the train split")
+        typed_count = self.typed_digits["count"] if self.typed_digits else 0
+        self.train_indexes = sorted(order[:train_size]) + list(range(size, size + typed_count))
         self.validation_indexes = sorted(order[train_size:])
-        images = self.datasets["train"].inputs[torch.tensor(self.train_indexes)]
         self.mean, self.std = pixel_statistics(images)
         self.stroke_width = dataset_stroke_width(images, seed=self.seed) if self.spec.drawn else None
         if self.std == 0:
@@ -82,7 +103,10 @@ class MNISTClassifierData(Data):
         return DataDescription(
             splits={"train": len(self.train_indexes), "validation": len(self.validation_indexes),
                     "test": len(self.datasets["test"])},
-            details={"dataset": self.dataset, "class_names": self.class_names, "mean": self.mean, "std": self.std})
+            details={"dataset": self.dataset, "class_names": self.class_names, "mean": self.mean, "std": self.std,
+                     **({"typed_digits": f"{self.typed_digits['count']} images of "
+                                         f"{len(self.typed_digits['fonts'])} fonts in train"}
+                        if self.typed_digits else {})})
 
     def load_loaders(self, data_path: Path, num_workers: int) -> None:
         """Batches are fetched whole by ``__getitems__``; on CUDA without workers the dataset (47 MB) moves to the

@@ -1,0 +1,228 @@
+"""Digits rendered from fonts, to mix into MNIST's training images (config ``data.typed_digits``).
+
+An MNIST-only model has never seen a typed 1 with its flag and foot, nor a serif 4, and reads them as 7s and 9s.
+These images show it typed shapes: each font draws each digit in a few variants (size, weight, slant), placed in
+28x28 the way MNIST placed its digits (longer side 20 pixels, centre of mass at the centre). The train-time
+augmentation then varies them further, as it does MNIST's.
+
+Fonts come in families, each on one side of a split that never changes: ``train`` families may be rendered for
+training (and the benchmark's tuning pictures); ``held_out`` families never are, so pictures typed in them
+measure how a model reads fonts it has never seen (``benchmarks/make_pictures.py``). The fonts are Debian's
+packages named in ``FAMILIES``; those found on the machine at ``init`` are rendered once and their images stored
+in the experiment's ``data.json``, so training resumes bit-identically on a machine with other fonts or none.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import random
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from .framework import UserError
+from .images import place
+
+FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".local/share/fonts",
+             Path.home() / ".fonts", Path("/Library/Fonts"), Path("/System/Library/Fonts"), Path("C:/Windows/Fonts"))
+
+
+@dataclass(frozen=True)
+class Family:
+    """A font family: the Debian package that installs it, the file names of its styles, which side of the split
+    it is on, and whether it imitates handwriting."""
+
+    name: str
+    package: str
+    files: tuple[str, ...]
+    split: str  # "train" or "held_out"
+    handwriting: bool = False
+
+
+def _styles(stem: str, *styles: str, ext: str = "ttf") -> tuple[str, ...]:
+    return tuple(f"{stem}{style}.{ext}" for style in styles)
+
+
+FAMILIES: tuple[Family, ...] = (
+    # typed, train
+    Family("DejaVu", "fonts-dejavu-core fonts-dejavu-extra",
+           _styles("DejaVuSans", "", "-Bold", "-Oblique", "-BoldOblique", "-ExtraLight")
+           + _styles("DejaVuSansCondensed", "", "-Bold") + _styles("DejaVuSerif", "", "-Bold", "-Italic")
+           + _styles("DejaVuSerifCondensed", "", "-Bold") + _styles("DejaVuSansMono", "", "-Bold", "-Oblique"),
+           "train"),
+    Family("Liberation", "fonts-liberation",
+           _styles("LiberationSans-", "Regular", "Bold", "Italic", "BoldItalic")
+           + _styles("LiberationSansNarrow-", "Regular", "Bold") + _styles("LiberationSerif-", "Regular", "Bold",
+                                                                            "Italic", "BoldItalic")
+           + _styles("LiberationMono-", "Regular", "Bold"), "train"),
+    Family("FreeFont", "fonts-freefont-ttf",
+           _styles("Free", "Sans", "SansBold", "SansOblique", "Serif", "SerifBold", "SerifItalic", "Mono",
+                   "MonoBold"), "train"),
+    Family("Open Sans", "fonts-open-sans",
+           _styles("OpenSans-", "Regular", "Bold", "ExtraBold", "Light", "Italic", "CondBold"), "train"),
+    Family("Lato", "fonts-lato", _styles("Lato-", "Regular", "Bold", "Black", "Light", "Italic", "Hairline"),
+           "train"),
+    Family("Go", "fonts-go", _styles("Go-", "Regular", "Bold", "Italic", "Medium", "Mono", "Mono-Bold"), "train"),
+    Family("Roboto", "fonts-roboto-unhinted",
+           _styles("Roboto-", "Regular", "Bold", "Black", "Light", "Italic", "Thin")
+           + _styles("RobotoCondensed-", "Regular", "Bold"), "train"),
+    Family("Carlito and Caladea", "fonts-crosextra-carlito fonts-crosextra-caladea",
+           _styles("Carlito-", "Regular", "Bold", "Italic") + _styles("Caladea-", "Regular", "Bold", "Italic"),
+           "train"),
+    Family("Cabin", "fonts-cabin", _styles("Cabin-", "Regular", "Bold", "Italic", ext="otf"), "train"),
+    Family("EB Garamond", "fonts-ebgaramond",
+           _styles("EBGaramond12-", "Regular", "Bold", "Italic", ext="otf"), "train"),
+    Family("Hack and Noto Mono", "fonts-hack fonts-noto-mono",
+           _styles("Hack-", "Regular", "Bold") + _styles("NotoSansMono-", "Regular", "Bold"), "train"),
+    Family("Charis SIL", "fonts-sil-charis", _styles("CharisSIL-", "Regular", "Bold", "Italic"), "train"),
+    # handwriting, train
+    Family("Comic Neue", "fonts-comic-neue", _styles("ComicNeue-", "Regular", "Bold", "Light", "Italic", ext="otf"),
+           "train", handwriting=True),
+    Family("Humor Sans", "fonts-humor-sans", ("Humor-Sans.ttf",), "train", handwriting=True),
+    Family("DKG handwriting", "fonts-dkg-handwriting", ("dkg.ttf", "dkgBd.ttf", "dkgIt.ttf"), "train",
+           handwriting=True),
+    Family("Dancing Script", "fonts-dancingscript", _styles("DancingScript-", "Regular", "Bold", ext="otf"),
+           "train", handwriting=True),
+    Family("Because We Had To (build, connect, create)", "fonts-bwht",
+           _styles("BecauseWe", "Build-Regular", "Connect-Regular", "Create-Regular", ext="otf"), "train",
+           handwriting=True),
+    Family("Some Juicy Fonts", "fonts-sjfonts", ("Delphine.ttf", "SteveHand.ttf"), "train", handwriting=True),
+    Family("Kristi", "fonts-kristi", ("Kristi.ttf",), "train", handwriting=True),
+    # typed, held out
+    Family("URW base 35", "fonts-urw-base35",
+           _styles("NimbusSans-", "Regular", "Bold", "Italic", ext="otf")
+           + _styles("NimbusSansNarrow-", "Regular", "Bold", ext="otf")
+           + _styles("NimbusRoman-", "Regular", "Bold", "Italic", ext="otf")
+           + _styles("NimbusMonoPS-", "Regular", "Bold", ext="otf") + _styles("C059-", "Roman", "Bold", ext="otf")
+           + _styles("P052-", "Roman", "Italic", ext="otf") + _styles("URWBookman-", "Light", "Demi", ext="otf")
+           + _styles("URWGothic-", "Book", "Demi", ext="otf") + ("Z003-MediumItalic.otf",), "held_out"),
+    Family("Cantarell", "fonts-cantarell", _styles("Cantarell-", "Regular", "Bold", "ExtraBold", ext="otf"),
+           "held_out"),
+    Family("Karla", "fonts-karla", _styles("Karla-", "Regular", "Bold", "Italic", ext="otf"), "held_out"),
+    Family("Clear Sans", "fonts-clear-sans", _styles("ClearSans-", "Regular", "Bold", "Italic"), "held_out"),
+    Family("Jura and Inconsolata", "fonts-jura fonts-inconsolata",
+           _styles("Jura-", "Regular", "Bold", ext="otf") + ("Inconsolata.otf",), "held_out"),
+    # handwriting, held out
+    Family("Because We Had To (learn, mentor, organize)", "fonts-bwht",
+           _styles("BecauseWe", "Learn-Regular", "Mentor-Regular", "Organize-Regular", ext="otf"), "held_out",
+           handwriting=True),
+    Family("Breip", "fonts-breip", ("Breip.ttf",), "held_out", handwriting=True),
+    Family("Femke Klaver", "fonts-femkeklaver", ("femkeklaver.ttf",), "held_out", handwriting=True),
+    Family("Rufscript", "fonts-rufscript", ("Rufscript010.ttf",), "held_out", handwriting=True),
+    Family("Kaushan Script", "fonts-kaushanscript", ("KaushanScript-Regular.otf",), "held_out", handwriting=True),
+    Family("Ecolier", "fonts-ecolier-court", ("Ecolier-court.ttf",), "held_out", handwriting=True),
+)
+
+
+def packages(split: str | None = None) -> list[str]:
+    """The Debian packages that install the families of ``split`` (all: ``None``), for an ``apt-get`` line."""
+    return sorted({name for family in FAMILIES if split in (None, family.split) for name in family.package.split()})
+
+
+def find_fonts(split: str, handwriting: bool | None = None) -> dict[str, Path]:
+    """The font files of ``split``'s families found on this machine (``handwriting``: only those that imitate
+    it, or only those that do not), by file name, in ``FAMILIES`` order."""
+    wanted = [file for family in FAMILIES if family.split == split and handwriting in (None, family.handwriting)
+              for file in family.files]
+    found: dict[str, Path] = {}
+    for folder in FONT_DIRS:
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                if path.name in wanted and path.name not in found:
+                    found[path.name] = path
+    return {name: found[name] for name in wanted if name in found}
+
+
+def is_handwriting(file: str) -> bool:
+    return any(file in family.files for family in FAMILIES if family.handwriting)
+
+
+def glyph_ink(font: ImageFont.FreeTypeFont, text: str, stroke: int = 0) -> np.ndarray:
+    """``text`` drawn in ``font`` as ink coverage 0-1 (floats 0-255 for ``place``), cropped to its ink."""
+    left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
+    pad = 4 + stroke
+    canvas = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
+    ImageDraw.Draw(canvas).text((pad - left, pad - top), text, font=font, fill=255, stroke_width=stroke,
+                                stroke_fill=255)
+    return np.array(canvas, dtype=np.float32)
+
+
+def has_digits(font: ImageFont.FreeTypeFont) -> bool:
+    """Whether the font draws ten different digits: some handwriting fonts draw a missing glyph's box instead."""
+    masks = [glyph_ink(font, str(digit)) for digit in range(10)]
+    return all(mask.max() > 0 for mask in masks) and len({mask.tobytes() for mask in masks}) == 10
+
+
+def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, seed: int
+           ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Every digit of every font in ``variants`` variants (``handwriting_variants`` for handwriting fonts), as
+    ``[N, 28, 28]`` uint8 images placed as MNIST's are, their labels, and the fonts used (those that draw digits).
+
+    A variant draws a size (32 to 96 pixels: small sizes are drawn coarser), a weight (two in three are drawn as
+    they are, one in three bolder by a stroke of up to 6% of the size) and a slant (-12 to 12 degrees), from
+    a generator seeded by ``seed`` and the font's file name."""
+    images, labels, used = [], [], []
+    for name, path in fonts.items():
+        try:
+            probe = ImageFont.truetype(str(path), 64)
+        except OSError:
+            continue
+        if not has_digits(probe):
+            continue
+        used.append(name)
+        rng = random.Random(f"{seed}-{name}")
+        for digit in range(10):
+            for _ in range(handwriting_variants if is_handwriting(name) else variants):
+                size = rng.randint(32, 96)
+                stroke = round(rng.uniform(0.02, 0.06) * size) if rng.random() < 1 / 3 else 0
+                ink = glyph_ink(ImageFont.truetype(str(path), size), str(digit), stroke)
+                image = place(torch.from_numpy(slant(ink, rng.uniform(-12, 12))), 20, "mass").float()
+                # a hairline font's strokes turn grey when reduced: as bright as MNIST's pen, like any picture
+                images.append((image * (255 / max(float(image.max()), 1.0))).round().to(torch.uint8))
+                labels.append(digit)
+    if not images:
+        return torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), used
+    return torch.stack(images), torch.tensor(labels, dtype=torch.int64), used
+
+
+def slant(ink: np.ndarray, degrees: float) -> np.ndarray:
+    """``ink`` sheared horizontally by ``degrees`` (positive: leaning right), on a canvas wide enough for it."""
+    height, width = ink.shape
+    shift = math.tan(math.radians(degrees)) * height
+    canvas = Image.fromarray(ink).transform(
+        (width + math.ceil(abs(shift)), height), Image.Transform.AFFINE,
+        (1, shift / height, -max(shift, 0), 0, 1, 0), resample=Image.Resampling.BILINEAR)
+    return np.array(canvas, dtype=np.float32)
+
+
+def make(config: dict, seed: int) -> dict:
+    """The persisted state of ``data.typed_digits`` (``config``): the fonts rendered, each file's SHA-256, and
+    the images and labels, compressed, as JSON-able text. A ``UserError`` names the packages when no training
+    font is installed."""
+    fonts = find_fonts("train")
+    if not fonts:
+        raise UserError("data.typed_digits needs fonts and none of its training fonts is installed, install them "
+                        f"(apt-get install {' '.join(packages('train'))}) or remove data.typed_digits")
+    images, labels, used = render(fonts, int(config.get("variants", 4)), int(config.get("handwriting_variants", 12)),
+                                  seed)
+    return {"fonts": {name: hashlib.sha256(fonts[name].read_bytes()).hexdigest()[:16] for name in used},
+            "count": len(labels), "images": encode(images.numpy()), "labels": encode(labels.to(torch.uint8).numpy())}
+
+
+def encode(array: np.ndarray) -> str:
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(array, dtype=np.uint8).tobytes(), 9)).decode()
+
+
+def decode(state: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and labels that ``make`` stored."""
+    count = int(state["count"])
+    images = np.frombuffer(zlib.decompress(base64.b64decode(state["images"])), dtype=np.uint8)
+    labels = np.frombuffer(zlib.decompress(base64.b64decode(state["labels"])), dtype=np.uint8)
+    return (torch.from_numpy(images.copy()).view(count, 28, 28),
+            torch.from_numpy(labels.astype(np.int64)))

@@ -1,0 +1,90 @@
+"""``data.typed_digits``: digits rendered from the training fonts join the train split, stored in data.json, and
+the held-out font families are never rendered."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_classifier import typed_digits
+from mnist_classifier.data import MNISTClassifierData
+from mnist_classifier.framework import Configuration, UserError
+
+CONFIG = {"data": {"val_split": 0.2, "typed_digits": {"variants": 2, "handwriting_variants": 3}},
+          "training": {"batch_size": 64, "test_batch_size": 100}}
+
+
+def make_data(config: dict = CONFIG, seed: int = 0) -> MNISTClassifierData:
+    data = MNISTClassifierData()
+    data.init(Configuration(config, seed), logging.getLogger("test"))
+    return data
+
+
+def test_the_font_split_is_by_family_and_fixed() -> None:
+    train = {file for family in typed_digits.FAMILIES if family.split == "train" for file in family.files}
+    held_out = {file for family in typed_digits.FAMILIES if family.split == "held_out" for file in family.files}
+    assert train and held_out and not train & held_out
+    assert not set(typed_digits.find_fonts("train")) & held_out, "a held-out font is never a training font"
+    assert {family.split for family in typed_digits.FAMILIES} == {"train", "held_out"}
+    handwriting = {f.split for f in typed_digits.FAMILIES if f.handwriting}
+    assert handwriting == {"train", "held_out"}, "handwriting fonts are split too"
+
+
+def test_ci_installs_every_font_package() -> None:
+    script = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    listed = script.split('FONT_PACKAGES="')[1].split('"')[0].split()
+    assert sorted(listed) == typed_digits.packages()
+
+
+def test_every_training_font_draws_each_digit_placed_as_mnist() -> None:
+    fonts = typed_digits.find_fonts("train")
+    assert len(fonts) >= 10, f"install the training fonts: apt-get install {' '.join(typed_digits.packages())}"
+    chosen = dict(list(fonts.items())[:3])
+    images, labels, used = typed_digits.render(chosen, variants=2, handwriting_variants=5, seed=1)
+    assert images.dtype == torch.uint8 and images.shape == (len(used) * 20, 28, 28)
+    assert sorted(set(labels.tolist())) == list(range(10)) and labels.tolist().count(3) == len(used) * 2
+    for image in images:
+        rows = torch.nonzero(image.max(1).values > 51).flatten()
+        cols = torch.nonzero(image.max(0).values > 51).flatten()
+        assert max(int(rows[-1] - rows[0]), int(cols[-1] - cols[0])) + 1 <= 21, "the longer side in 20 pixels"
+        assert int(image.max()) == 255, "full ink, as MNIST's pen"
+    again, _, _ = typed_digits.render(chosen, variants=2, handwriting_variants=5, seed=1)
+    other, _, _ = typed_digits.render(chosen, variants=2, handwriting_variants=5, seed=2)
+    assert torch.equal(images, again) and not torch.equal(images, other), "seeded"
+
+
+def test_typed_digits_join_the_train_split_only_and_survive_json(synthetic_data: Path) -> None:
+    data = make_data()
+    data.create(synthetic_data)
+    count = data.typed_digits["count"]
+    assert count == sum(3 if typed_digits.is_handwriting(name) else 2 for name in data.typed_digits["fonts"]) * 10
+    size = 1000  # the synthetic training images
+    assert len(data.train_indexes) == 800 + count and data.train_indexes[-count:] == list(range(size, size + count))
+    assert max(data.validation_indexes) < size, "validation is the dataset's own"
+    assert data.describe().splits["train"] == 800 + count
+    restored = make_data()
+    restored.load(json.loads(json.dumps(data.save())))
+    restored.load_datasets(synthetic_data)
+    train = restored.datasets["train"]
+    assert len(train) == size + count and len(restored.datasets["test"]) == 200
+    images, labels = typed_digits.decode(data.typed_digits)
+    assert torch.equal(train.inputs[size:], images) and torch.equal(train.targets[size:], labels)
+    plain = make_data({**CONFIG, "data": {"val_split": 0.2}})
+    plain.create(synthetic_data)
+    assert plain.typed_digits is None and len(plain.train_indexes) == 800
+    assert (plain.mean, plain.std) == (data.mean, data.std), "statistics are the dataset's own"
+
+
+def test_no_fonts_or_a_dataset_of_clothes_is_one_line(synthetic_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(typed_digits, "FONT_DIRS", ())
+    with pytest.raises(UserError, match=r"^data.typed_digits needs fonts .* \(apt-get install fonts-"):
+        make_data().create(synthetic_data)
+    mnist = make_data()
+    mnist.load_datasets(synthetic_data)
+    monkeypatch.setattr("mnist_classifier.data.load_split", lambda path, spec, train: mnist.datasets["train"])
+    with pytest.raises(UserError, match="^data.typed_digits draws digits, and fashion_mnist is not a dataset of"):
+        make_data({**CONFIG, "data": {**CONFIG["data"], "dataset": "fashion_mnist"}}).create(synthetic_data)
