@@ -1,6 +1,7 @@
 """Random changes to whole training batches, on the batch's device: stroke width (thinner and thicker), an
-affine warp (rotation, translation, scale, shear) and, optionally, elastic distortion, as configured in
-``data.augmentation``. One ``grid_sample`` applies the warp to the whole batch: no per-image work, no PIL.
+affine warp (rotation, translation, scale, shear), optionally elastic distortion, and low resolution (an image
+reduced to a few pixels a side and enlarged back, as a small scan or an 8x8 digit reaches the model), as
+configured in ``data.augmentation``. One ``grid_sample`` applies the warp to the whole batch: no per-image work, no PIL.
 
 The random numbers come from torch's global generator of the batch's device. Checkpoints save that generator
 and resuming restores it, so an augmented run that is interrupted and resumed is bit-identical to one that
@@ -27,6 +28,7 @@ class Augmentation:
     stroke_width: float = 0.0  # in [-1, 1] x this: towards one pixel thinner (< 0) or thicker (> 0) strokes
     elastic_alpha: float = 0.0  # pixels of elastic displacement, at most; 0: no elastic distortion
     elastic_sigma: float = 4.0  # pixels: how smooth the elastic displacement field is
+    low_resolution: float = 0.0  # share of the images reduced to 7-14 pixels a side, then enlarged back
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> Augmentation | None:
@@ -34,7 +36,7 @@ class Augmentation:
         if not config:
             return None
         augmentation = cls(**{f.name: float(config[f.name]) for f in fields(cls) if f.name in config})
-        active = ("rotation", "translation", "scale", "shear", "stroke_width", "elastic_alpha")
+        active = ("rotation", "translation", "scale", "shear", "stroke_width", "elastic_alpha", "low_resolution")
         return augmentation if any(getattr(augmentation, name) for name in active) else None
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -44,7 +46,20 @@ class Augmentation:
             images = self._stroke_width(images)
         if self.rotation or self.translation or self.scale or self.shear or self.elastic_alpha:
             images = self._warp(images)
+        if self.low_resolution:
+            images = self._low_resolution(images)
         return images
+
+    def _low_resolution(self, images: torch.Tensor) -> torch.Tensor:
+        """A ``low_resolution`` share of the batch reduced to one size (7 to 14 pixels a side, drawn per batch)
+        by area, and enlarged back bicubically: the blur of a digit a few pixels tall."""
+        chosen = torch.rand(len(images), device=images.device) < self.low_resolution
+        side = int(torch.randint(7, 15, (1,), device=images.device))
+        size = images.shape[-2:]
+        small = F.interpolate(images, size=(side, side), mode="area")
+        blurred = F.interpolate(small, size=size, mode="bicubic", align_corners=False)
+        low, high = images.amin(dim=(1, 2, 3), keepdim=True), images.amax(dim=(1, 2, 3), keepdim=True)
+        return torch.where(chosen.view(-1, 1, 1, 1), torch.maximum(torch.minimum(blurred, high), low), images)
 
     def _uniform(self, n: int, bound: float, device: torch.device) -> torch.Tensor:
         return (torch.rand(n, device=device) * 2 - 1) * bound

@@ -88,6 +88,23 @@ def test_each_change_stays_within_its_range() -> None:
     assert not bool(((warped > 1) & ~near_ink).any()) and not torch.equal(warped, batch)
 
 
+def test_low_resolution_blurs_its_share_of_the_batch_and_keeps_the_rest() -> None:
+    """``low_resolution``: that share of the images, reduced to 7-14 pixels and enlarged back, loses its sharp
+    edges but keeps its place and its ink's range; the others are untouched."""
+    batch = digits(64)
+    torch.manual_seed(0)
+    out = Augmentation(low_resolution=0.5)(batch)
+    changed = [not torch.equal(a, b) for a, b in zip(out, batch, strict=True)]
+    assert 16 < sum(changed) < 48, "about half"
+    blurred = out[torch.tensor(changed)]
+    sharp = batch[torch.tensor(changed)]
+    assert float(blurred.min()) >= 0 and float(blurred.max()) <= 255 + 1e-3
+    assert float((centroids(blurred) - centroids(sharp)).abs().max()) < 1.5
+    edges = (sharp[..., 1:] - sharp[..., :-1]).abs().amax(dim=(1, 2, 3))
+    assert bool(((blurred[..., 1:] - blurred[..., :-1]).abs().amax(dim=(1, 2, 3)) < edges).all()), "no sharp edge"
+    assert Augmentation.from_config({"low_resolution": 0.2}) == Augmentation(low_resolution=0.2)
+
+
 def test_train_step_augments_with_the_configured_changes_and_evaluation_does_not() -> None:
     """The runner hands ``data.augmentation`` to ``prepare`` for training batches only."""
     from types import SimpleNamespace
