@@ -1,25 +1,32 @@
-"""Make the real-picture test set in ``benchmarks/pictures/``: digits as people type and write them, as files for
-``predict`` (``benchmarks/pictures.py`` scores a release on them).
+"""Make the real-picture test sets in ``benchmarks/pictures/``: digits as people type, write and photograph them, as
+files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two parts that differ in what matters:
 
-- ``typed/``: each digit in 14 fonts (sans, serif, mono, narrow, italic, regular to black weights, a calligraphic
-  one), each drawn in three of five looks: black on white, coloured on tinted paper, white on dark, outlined
-  (a light-coloured glyph in a dark or red outline), and photographed (tilted, unevenly lit, blurred, JPEG).
-- ``handwritten/``: each digit drawn 36 times from stroke templates (two or three ways to write most digits: a 1
-  with or without a flag, a 7 with or without a bar, an open or closed 4...) with random shape jitter, slant,
-  rotation and pressure, in three pens (pencil, ballpoint, felt marker), each photographed one of six ways:
-  clean scan, blurred, noisy, unevenly lit (a light gradient and a shadow), heavily JPEG-compressed, or all of
-  these at once like a phone photo.
+- ``tuning/``, the part preparation rules and recipes may be tuned on:
+  - ``typed/``: fonts of the training families (``mnist_classifier/typed_digits.py``), in five looks: black on
+    white, coloured on tinted paper, white on dark, outlined, photographed (tilted, unevenly lit, blurred, JPEG);
+  - ``handwriting-fonts/``: digits in the training handwriting fonts, photographed;
+  - ``handwritten/``: digits drawn from stroke templates with jitter, slant and pressure, in three pens, each
+    photographed one of six ways (clean scan, blurred, noisy, unevenly lit, heavily JPEG-compressed, all at once);
+  - ``mnist/``: real handwriting: MNIST test digits 0-4999 rendered as pictures people take (see ``render_mnist``).
+- ``held-out/``, never looked at while tuning, for the figures the docs report:
+  - ``typed/`` and ``handwriting-fonts/``: the same looks in the held-out font families, which no model trains on;
+  - ``mnist/``: MNIST test digits 5000-9999 (other writers: MNIST took its two halves from different people),
+    rendered with another seed;
+  - ``optdigits/``: real handwriting from other writers and another scanner: the UCI digits that scikit-learn
+    ships (8x8 counts of a 32x32 scan of NIST forms), as small and enlarged pictures.
 
-A file's name starts with its digit and ends with its look: ``typed/6-nimbus-sans-bold-outlined.png``,
-``handwritten/4-marker-uneven-light-17.jpg``. The set is committed; this script makes it again, the same,
-from its seed, given the fonts of Debian's ``fonts-dejavu-core fonts-liberation fonts-urw-base35`` packages:
+No test digit is ever trained on: every model trains on MNIST's training split and the training fonts only. A
+file's name starts with its digit and ends with its look: ``held-out/typed/6-NimbusSans-Bold-outlined.png``. The
+sets are committed; this script makes them again, the same, from their seeds, given MNIST's test files
+(``--mnist DIR``), scikit-learn and the fonts that ``mnist_classifier.typed_digits.packages()`` names:
 
-    python benchmarks/make_pictures.py [--out benchmarks/pictures]
+    python benchmarks/make_pictures.py --mnist ../shared/mnist [--out benchmarks/pictures]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import math
 import random
@@ -29,17 +36,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/truetype/liberation"),
-             Path("/usr/share/fonts/opentype/urw-base35"))
-FONTS = {  # name: file
-    "dejavu-sans": "DejaVuSans.ttf", "dejavu-sans-bold": "DejaVuSans-Bold.ttf",
-    "dejavu-serif": "DejaVuSerif.ttf", "dejavu-sans-mono-bold": "DejaVuSansMono-Bold.ttf",
-    "dejavu-sans-oblique": "DejaVuSans-Oblique.ttf", "liberation-sans": "LiberationSans-Regular.ttf",
-    "liberation-serif-bold": "LiberationSerif-Bold.ttf", "liberation-mono": "LiberationMono-Regular.ttf",
-    "nimbus-sans-bold": "NimbusSans-Bold.otf", "nimbus-sans-narrow": "NimbusSansNarrow-Regular.otf",
-    "century-schoolbook": "C059-Roman.otf", "palatino-italic": "P052-Italic.otf",
-    "bookman-demi": "URWBookman-Demi.otf", "chancery": "Z003-MediumItalic.otf",
-}
+from mnist_classifier.typed_digits import find_fonts, has_digits, packages
+
 TYPED_LOOKS = ("white", "tinted", "dark", "outlined", "photo")
 PENS = ("pencil", "ballpoint", "marker")
 CONDITIONS = ("scan", "blur", "noise", "uneven-light", "jpeg", "phone")
@@ -184,13 +182,6 @@ def handwritten(out: Path, rng: random.Random) -> int:
     return count
 
 
-def font_path(file: str) -> Path:
-    for folder in FONT_DIRS:
-        if (folder / file).exists():
-            return folder / file
-    raise SystemExit(f"font {file} is missing: apt-get install fonts-dejavu-core fonts-liberation fonts-urw-base35")
-
-
 def type_digit(digit: int, font: ImageFont.FreeTypeFont, look: str, rng: random.Random) -> Image.Image:
     """A typed digit on a 200x200 label, in ``look``."""
     size = 200
@@ -217,31 +208,156 @@ def type_digit(digit: int, font: ImageFont.FreeTypeFont, look: str, rng: random.
     return image
 
 
-def typed(out: Path, rng: random.Random) -> int:
+def font_name(file: str) -> str:
+    return Path(file).stem.replace(" ", "")
+
+
+def typed(out: Path, rng: random.Random, split: str, every: int = 1) -> int:
+    """Each digit of every ``every``-th typed font of ``split`` once, the looks taking turns."""
     count = 0
-    for f, (name, file) in enumerate(FONTS.items()):
+    fonts = find_fonts(split, handwriting=False)
+    if not fonts:
+        raise SystemExit(f"no {split} fonts: apt-get install {' '.join(packages())}")
+    for f, (file, path) in enumerate(list(fonts.items())[::every]):
         for digit in range(10):
-            font = ImageFont.truetype(str(font_path(file)), rng.randint(100, 150))
-            for k in range(3):
-                look = TYPED_LOOKS[(f + digit + 2 * k) % len(TYPED_LOOKS)]
-                image = type_digit(digit, font, look, rng)
-                suffix = "jpg" if look == "photo" else "png"
-                options = {"quality": 85} if suffix == "jpg" else {"optimize": True}
-                image.save(out / f"{digit}-{name}-{look}.{suffix}", **options)
+            font = ImageFont.truetype(str(path), rng.randint(100, 150))
+            look = TYPED_LOOKS[(f + digit) % len(TYPED_LOOKS)]
+            image = type_digit(digit, font, look, rng)
+            suffix = "jpg" if look == "photo" else "png"
+            image.save(out / f"{digit}-{font_name(file)}-{look}.{suffix}", **SAVE[suffix])
+            count += 1
+    return count
+
+
+def handwriting_fonts(out: Path, rng: random.Random, split: str, per_font: int) -> int:
+    """Each digit of each handwriting font of ``split``, ``per_font`` times, written on paper and photographed."""
+    count = 0
+    for file, path in find_fonts(split, handwriting=True).items():
+        if not has_digits(ImageFont.truetype(str(path), 64)):
+            continue
+        for digit in range(10):
+            for n in range(per_font):
+                font = ImageFont.truetype(str(path), rng.randint(90, 150))
+                ink = Image.new("L", (240, 240), 0)
+                ImageDraw.Draw(ink).text((120 + rng.uniform(-20, 20), 120 + rng.uniform(-15, 15)), str(digit),
+                                         font=font, fill=255, anchor="mm")
+                ink = ink.rotate(rng.uniform(-10, 10), resample=Image.Resampling.BICUBIC)
+                ink = ink.transform(ink.size, Image.Transform.AFFINE, (1, rng.uniform(-0.25, 0.15), 0, 0, 1, 0),
+                                    resample=Image.Resampling.BICUBIC)
+                colour = rng.choice([(20, 20, 25), (25, 35, 120), (90, 90, 95), (150, 20, 25)])
+                paper = rng.choice([(250, 250, 248), (245, 240, 225), (235, 238, 240)])
+                condition = CONDITIONS[(digit + n) % len(CONDITIONS)]
+                image = photograph(np.asarray(ink, dtype=float) / 255, colour, paper, rng, condition)
+                image.save(out / f"{digit}-{font_name(file)}-{condition}-{n}.jpg", **SAVE["jpg"])
                 count += 1
     return count
+
+
+# low resolution three times: real scans of forms are often a few pixels a digit, and the most varied of the looks
+MNIST_LOOKS = ("scan", "low-res", "faint", "tinted", "low-res", "uneven-light", "blur", "photo", "low-res", "jpeg",
+               "small", "pencil")
+
+
+def read_mnist_test(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    images = gzip.decompress((folder / "t10k-images-idx3-ubyte.gz").read_bytes())[16:]
+    labels = gzip.decompress((folder / "t10k-labels-idx1-ubyte.gz").read_bytes())[8:]
+    return np.frombuffer(images, np.uint8).reshape(-1, 28, 28), np.frombuffer(labels, np.uint8)
+
+
+def render_mnist(digit: np.ndarray, rng: random.Random, look: str) -> Image.Image:
+    """A 28x28 MNIST digit (light on black) as a picture of it: enlarged smoothly to a 90 to 360-pixel picture with
+    paper around it, its pen's grey levels kept as ink, then ``look``: a clean scan; faint ink; coloured ink on
+    tinted paper; a light gradient and a shadow; blurred; photographed (tilted, unevenly lit, noisy, JPEG); heavily
+    compressed; low resolution (8x8 counts of a 32x32 scan, as UCI's digits, shown as they are or enlarged
+    blockily); small (the 28 pixels as they are, dark on white); a grainy pencil."""
+    ink = digit.astype(float) / 255
+    if look == "low-res":  # a 32x32 binary scan counted in 4x4 blocks (UCI optdigits), values 0-16
+        binary = np.asarray(Image.fromarray(digit).resize((32, 32), Image.Resampling.BILINEAR)) > 127
+        counts = binary.reshape(8, 4, 8, 4).sum(axis=(1, 3)) / 16
+        small = Image.fromarray((255 * (1 - counts)).astype(np.uint8))
+        return small if rng.random() < 0.5 else small.resize((8 * rng.choice([4, 8, 16]),) * 2,
+                                                             Image.Resampling.NEAREST)
+    if look == "small":
+        return Image.fromarray((255 * (1 - ink)).astype(np.uint8))
+    size = rng.choice([90, 120, 180, 240, 360])
+    digit_size = round(size * rng.uniform(0.45, 0.75))
+    big = np.asarray(Image.fromarray(digit).resize((digit_size, digit_size), Image.Resampling.BICUBIC), float) / 255
+    coverage = np.zeros((size, size))
+    top, left = rng.randint(0, size - digit_size), rng.randint(0, size - digit_size)
+    coverage[top:top + digit_size, left:left + digit_size] = big.clip(0, 1)
+    colour, paper = (20, 20, 25), (250, 250, 248)
+    if look == "faint":
+        coverage *= rng.uniform(0.25, 0.5)
+    if look == "tinted":
+        paper = rng.choice([(255, 243, 200), (214, 234, 248), (226, 245, 220), (240, 225, 230)])
+        colour = rng.choice([(30, 60, 140), (120, 30, 30), (40, 90, 40)])
+    if look == "pencil":
+        grain = np.asarray([rng.uniform(0.5, 1.0) for _ in range(size * size)]).reshape(size, size)
+        coverage *= grain * rng.uniform(0.5, 0.8)
+        colour = (85, 85, 92)
+    condition = {"uneven-light": "uneven-light", "blur": "blur", "photo": "phone", "jpeg": "jpeg"}.get(look, "scan")
+    image = photograph(coverage, colour, paper, rng, condition)
+    if look == "photo":
+        image = image.rotate(rng.uniform(-8, 8), resample=Image.Resampling.BICUBIC, fillcolor=paper)
+    return image
+
+
+def mnist(out: Path, rng: random.Random, folder: Path, indexes: range, count: int) -> int:
+    images, labels = read_mnist_test(folder)
+    for n, index in enumerate(sorted(rng.sample(indexes, count))):
+        look = MNIST_LOOKS[n % len(MNIST_LOOKS)]
+        image = render_mnist(images[index], rng, look)
+        suffix = "jpg" if look in ("photo", "jpeg", "uneven-light", "blur") else "png"
+        image.save(out / f"{labels[index]}-mnist{index}-{look}.{suffix}", **SAVE[suffix])
+    return count
+
+
+def optdigits(out: Path, rng: random.Random, count: int) -> int:
+    """``count`` of the UCI digits scikit-learn ships (1,797 8x8 images, 0-16 ink), shown as they are (8x8,
+    light on dark, as the data is), dark on white, or enlarged (blocky or smooth)."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise SystemExit("held-out/optdigits needs scikit-learn: pip install scikit-learn") from None
+    digits = load_digits()
+    for n, index in enumerate(sorted(rng.sample(range(len(digits.target)), count))):
+        ink = (digits.images[index] / 16 * 255).astype(np.uint8)
+        look = ("raw", "dark-on-white", "blocky", "smooth")[n % 4]
+        image = Image.fromarray(ink if look == "raw" else 255 - ink)
+        if look == "blocky":
+            image = image.resize((8 * rng.choice([4, 8, 16]),) * 2, Image.Resampling.NEAREST)
+        elif look == "smooth":
+            image = image.resize((rng.choice([48, 96, 160]),) * 2, Image.Resampling.BICUBIC)
+        image.save(out / f"{digits.target[index]}-optdigits{index}-{look}.png", **SAVE["png"])
+    return count
+
+
+SAVE = {"png": {"optimize": True}, "jpg": {"quality": 85}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "pictures")
+    parser.add_argument("--mnist", type=Path, required=True, help="folder with t10k-images-idx3-ubyte.gz and labels")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
-    for kind, make in (("typed", typed), ("handwritten", handwritten)):
-        folder = args.out / kind
+    sets = {
+        "tuning/typed": lambda rng: typed(folder, rng, "train", every=2),
+        "tuning/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, "train", 2),
+        "tuning/handwritten": lambda rng: handwritten(folder, rng),
+        "tuning/mnist": lambda rng: mnist(folder, rng, args.mnist, range(0, 5000), 600),
+        "held-out/typed": lambda rng: typed(folder, rng, "held_out"),
+        "held-out/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, "held_out", 3),
+        "held-out/mnist": lambda rng: mnist(folder, rng, args.mnist, range(5000, 10000), 600),
+        "held-out/optdigits": lambda rng: optdigits(folder, rng, 500),
+    }
+    for name, make in sets.items():
+        folder = args.out / name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        print(f"{kind}: {make(folder, random.Random(f'{args.seed}-{kind}'))} files in {folder}")
+        # the seeds of the first sets made (typed, handwritten) are kept: their pictures stay the same
+        seed = f"{args.seed}-{name.split('/')[1]}" if name == "tuning/handwritten" else f"{args.seed}-{name}"
+        print(f"{name}: {make(random.Random(seed))} files in {folder}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""How well releases read real pictures: ``predict --json`` on every file of ``benchmarks/pictures/`` (see
-``make_pictures.py``), run as a user runs it, and the share read right per kind (typed, handwritten) and per look.
+"""How well releases read real pictures: ``predict --json`` on the files of ``benchmarks/pictures/`` (see
+``make_pictures.py``), run as a user runs it, and the share read right per part (tuning, held-out), kind and look.
 
-    python benchmarks/pictures.py RELEASE [RELEASE ...] [--pictures DIR] [--json OUT]
+    python benchmarks/pictures.py RELEASE [RELEASE ...] [--part tuning|held-out] [--json OUT] [--show-input DIR]
 
-Prints a Markdown table with one column per release; ``--json`` also writes every file's answer.
+Prints a Markdown table with one column per release, then how long preparing a picture takes (in this process,
+one thread, the first release's preparation). The held-out part is what the docs report: tune nothing on it.
+``--json`` also writes every file's answer; ``--show-input DIR`` writes what the model saw of each file into
+DIR/<release>/<part>/<kind>/, to look at.
 """
 
 from __future__ import annotations
@@ -16,59 +19,99 @@ from collections import defaultdict
 from pathlib import Path
 
 PICTURES = Path(__file__).parent / "pictures"
-TYPED_LOOKS = ("white", "tinted", "dark", "outlined", "photo")
-HANDWRITTEN_LOOKS = ("scan", "blur", "noise", "uneven-light", "jpeg", "phone")
-PENS = ("pencil", "ballpoint", "marker")
+PARTS = ("held-out", "tuning")
+KINDS = ("typed", "handwriting-fonts", "handwritten", "mnist", "optdigits")
+LOOKS = ("white", "tinted", "dark", "outlined", "photo",  # typed
+         "scan", "blur", "noise", "uneven-light", "jpeg", "phone",  # photographed handwriting
+         "pencil", "ballpoint", "marker",  # pens
+         "faint", "low-res", "small",  # rendered MNIST digits
+         "raw", "dark-on-white", "blocky", "smooth")  # optdigits
+REAL = ("mnist", "optdigits")  # real handwriting, written by people
 
 
 def groups(path: Path) -> list[str]:
-    """The rows a file counts in: its kind, its look, and for handwriting its pen."""
-    kind, name = path.parent.name, path.stem
-    rows = [kind]
-    looks = TYPED_LOOKS if kind == "typed" else HANDWRITTEN_LOOKS
-    rows += [f"{kind}: {look}" for look in looks if name.endswith(f"-{look}") or f"-{look}-" in name]
-    rows += [f"{kind}: {pen}" for pen in PENS if f"-{pen}-" in name]
+    """The rows a file counts in: its part, its part's real handwriting, its kind, and its kind's looks."""
+    part, kind, name = path.parent.parent.name, path.parent.name, path.stem
+    rows = [part, f"{part}: {kind}"]
+    if kind in REAL:
+        rows.append(f"{part}: real handwriting")
+    rows += [f"{part}: {kind}: {look}" for look in LOOKS if name.endswith(f"-{look}") or f"-{look}-" in name]
     return rows
 
 
-def read(release: Path, files: list[Path]) -> dict[str, str]:
+def order(row: str) -> tuple:
+    part, *rest = row.split(": ")
+    kind = rest[0] if rest else ""
+    key = KINDS.index(kind) + 1 if kind in KINDS else (0 if not rest else len(KINDS) + 1)
+    return (PARTS.index(part), key, LOOKS.index(rest[1]) if len(rest) > 1 else -1)
+
+
+def read(release: Path, files: list[Path], show_input: Path | None) -> dict[str, str]:
     """Each file's label as ``python -m mnist_classifier predict --release RELEASE --json FILES`` prints it."""
-    command = [sys.executable, "-m", "mnist_classifier", "predict", "--release", str(release), "--json",
-               *map(str, files)]
-    answers = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    answers = []
+    for folder in sorted({path.parent for path in files}):  # per folder, so --show-input keeps the layout
+        batch = [str(path) for path in files if path.parent == folder]
+        command = [sys.executable, "-m", "mnist_classifier", "predict", "--release", str(release), "--json", *batch]
+        if show_input:
+            command += ["--show-input", str(show_input / release.stem / folder.parent.name / folder.name)]
+        answers += json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
     return {answer["path"]: answer["label"] for answer in answers}
 
 
-def score(release: Path, files: list[Path]) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
-    labels = read(release, files)
+def score(release: Path, files: list[Path], show_input: Path | None
+          ) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
+    labels = read(release, files, show_input)
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for path in files:
         right = labels[str(path)] == path.name[0]
-        for row in ["all", *groups(path)]:
+        for row in groups(path):
             counts[row][0] += right
             counts[row][1] += 1
     return {row: (right, total) for row, (right, total) in counts.items()}, labels
+
+
+def preparation_ms(release: Path, files: list[Path]) -> list[float]:
+    """Milliseconds to open and prepare each file as ``predict`` does, one thread, after one warm-up."""
+    import time
+
+    import torch
+
+    from mnist_classifier import load_release
+
+    torch.set_num_threads(1)
+    model = load_release(release)
+    model.prepare(files[:1])
+    times = []
+    for path in files:
+        started = time.perf_counter()
+        model.prepare([path])
+        times.append(1000 * (time.perf_counter() - started))
+    return sorted(times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("releases", nargs="+", type=Path)
     parser.add_argument("--pictures", type=Path, default=PICTURES)
+    parser.add_argument("--part", choices=PARTS, help="only this part (default: both)")
     parser.add_argument("--json", type=Path, help="write every file's answer here")
+    parser.add_argument("--show-input", type=Path, metavar="DIR", help="write what the model saw into DIR")
     args = parser.parse_args()
-    files = sorted(path for path in args.pictures.glob("*/*") if path.suffix in (".png", ".jpg"))
+    parts = [args.part] if args.part else list(PARTS)
+    files = sorted(path for part in parts for path in (args.pictures / part).glob("*/*")
+                   if path.suffix in (".png", ".jpg"))
     if not files:
         raise SystemExit(f"no pictures in {args.pictures}: make them with benchmarks/make_pictures.py")
-    results = {str(release): score(release, files) for release in args.releases}
-    rows = list(next(iter(results.values()))[0])
-    order = ["all", "typed", *(f"typed: {look}" for look in TYPED_LOOKS), "handwritten",
-             *(f"handwritten: {pen}" for pen in PENS), *(f"handwritten: {look}" for look in HANDWRITTEN_LOOKS)]
+    results = {str(release): score(release, files, args.show_input) for release in args.releases}
+    first = next(iter(results.values()))[0]
     print("| pictures | files | " + " | ".join(Path(release).name for release in results) + " |")
     print("| --- | --- |" + " --- |" * len(results))
-    for row in sorted(rows, key=order.index):
-        total = next(iter(results.values()))[0][row][1]
+    for row in sorted(first, key=order):
         cells = [f"{100 * counts[row][0] / counts[row][1]:.1f}%" for counts, _ in results.values()]
-        print(f"| {row} | {total} | " + " | ".join(cells) + " |")
+        print(f"| {row} | {first[row][1]} | " + " | ".join(cells) + " |")
+    times = preparation_ms(args.releases[0], files)
+    print(f"\nPreparing a picture: median {times[len(times) // 2]:.1f} ms, 90th percentile "
+          f"{times[int(0.9 * len(times))]:.1f} ms, slowest {times[-1]:.1f} ms ({len(times)} files, one thread)")
     if args.json:
         args.json.write_text(json.dumps({release: labels for release, (_, labels) in results.items()}, indent=1))
 
