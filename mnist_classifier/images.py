@@ -2,8 +2,8 @@
 
 The object, light on black, is cropped, scaled so its longer side is ``box`` pixels, and placed in 28x28: MNIST
 digits fill a 20-pixel box with their centre of mass at the centre; Fashion-MNIST and KMNIST images fill the 28
-pixels, centred as a box. A drawn digit (a stroke width given) is first found as ink and redrawn with the
-dataset's pen (``strokes.py``); anything else is its grayscale difference from the background.
+pixels, centred as a box. A drawn digit (a stroke width given) is first found as ink (``strokes.digit_ink``);
+anything else is its grayscale difference from the background.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .framework import UserError
-from .strokes import MAX_SIDE, digit_strokes
+from .strokes import MAX_SIDE, digit_ink
 
 
 class ImageTooLargeError(UserError):
@@ -76,16 +76,17 @@ def to_mnist(image: Image.Image, box: int = 20, centre: str = "mass", stroke_wid
     """A ``[28, 28]`` uint8 tensor: light object on black, longer side ``box`` pixels, centred by its centre of
     mass (``centre='mass'``, as MNIST) or by its bounding box (``'box'``).
 
-    With ``stroke_width`` (pixels of 28x28), the picture is read as a drawn digit: ink found under uneven light,
-    specks dropped, and its strokes redrawn that wide (see ``strokes``). Without it, the object is its
+    With ``stroke_width`` (a drawn dataset's pen, pixels of 28x28), the picture is read as a drawn digit: its ink
+    found under uneven light, specks dropped, faint strokes kept (see ``strokes``). Without it, the object is its
     brightness difference from the background, as for Fashion-MNIST's photographed clothes.
     """
     if stroke_width:
-        coverage = digit_strokes(flatten(image, "L" if image.mode in ("L", "1", "I", "F") else "RGB"), box,
-                                 stroke_width)
+        coverage = digit_ink(flatten(image, "L" if image.mode in ("L", "1", "I", "F") else "RGB"))
         if coverage is None:
             return torch.zeros(28, 28, dtype=torch.uint8)
-        return place(torch.from_numpy(coverage * 255), box, centre)
+        digit = place(torch.from_numpy(coverage * 255), box, centre).float()
+        # a thin pen's strokes turn grey when reduced to 28x28: MNIST's pen is full ink at its middle
+        return (digit * (255 / max(float(digit.max()), 1.0))).round().to(torch.uint8)
     gray = torch.frombuffer(bytearray(to_grayscale(image).tobytes()), dtype=torch.uint8)
     gray = gray.view(image.size[1], image.size[0]).float()
     border = torch.cat([gray[0], gray[-1], gray[:, 0], gray[:, -1]])

@@ -1,4 +1,5 @@
-"""Reading digits in real pictures (``strokes.py``): ink under uneven light, specks, and the dataset's pen."""
+"""Reading digits in real pictures (``strokes.py``): ink under uneven light, specks, faint strokes, low
+resolution, and the dataset's pen."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
 from mnist_classifier.images import to_mnist
-from mnist_classifier.strokes import channel_inks, dataset_stroke_width, digit_mask, ink_map, outlined_fill
+from mnist_classifier.strokes import channel_inks, dataset_stroke_width, digit_mask, ink_map, native_size, outlined_fill
 
 WIDTH = 2.76  # MNIST's, as its releases carry it
 
@@ -19,6 +20,13 @@ def ring(width: int, size: int = 200, ink=(20, 20, 20), paper=(250, 250, 250)) -
     image = Image.new("RGB", (size, size), paper)
     ImageDraw.Draw(image).ellipse((60, 30, 140, 170), outline=ink, width=width)
     return image
+
+
+def closest(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The mean difference of two 28x28 inputs, ``b`` moved by up to a pixel to match ``a``: centring by the
+    centre of mass rounds to whole pixels, and a thin ring moved by one differs everywhere."""
+    return min(float((a.float() - torch.roll(b.float(), (dy, dx), (0, 1))).abs().mean())
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 
 
 def width_of(image: torch.Tensor) -> float:
@@ -37,17 +45,48 @@ def test_the_dataset_width_is_measured_in_pixels_of_28x28() -> None:
 
 
 @pytest.mark.parametrize("pen", [3, 12, 30])
-def test_any_pen_comes_out_as_the_dataset_pen_and_holes_stay_open(pen: int) -> None:
-    """A 3- and a 30-pixel pen (0.4 and 4.3 pixels once the 0 is 20 pixels tall) are redrawn at the dataset's
-    width; a 12-pixel pen (1.7) is close enough to keep its own ink."""
+def test_a_pen_keeps_its_own_strokes_and_holes_stay_open(pen: int) -> None:
+    """Nothing is redrawn, so nothing takes a new shape: a thin, a medium and a bold pen keep their order of
+    widths, the 0 keeps its hole, and the strokes are full ink however thin (MNIST's contrast)."""
     digit = to_mnist(ring(pen), stroke_width=WIDTH)
-    if pen == 12:
-        assert 0.6 * WIDTH < width_of(digit) < 1.6 * WIDTH
-    else:
-        assert width_of(digit) == pytest.approx(WIDTH, rel=0.25), f"a {pen}-pixel pen is redrawn at the dataset's"
     assert digit[13:15, 13:15].max() < 60, "the hole of the 0 stays open"
+    assert holes(digit) == 1
+    assert int(digit.max()) == 255
     if pen == 30:
-        assert width_of(to_mnist(ring(pen))) > 1.5 * WIDTH, "(without a stroke width: what the redrawing corrects)"
+        widths = [width_of(to_mnist(ring(p), stroke_width=WIDTH)) for p in (3, 12, 30)]
+        assert widths == sorted(widths) and widths[2] > 2 * widths[0], widths
+
+
+def test_faint_strokes_stay_strokes() -> None:
+    """The left half of a 0 drawn in a faint grey (a pencil's light side): its grey is kept, as the pen's, so
+    the 0 stays closed, and its faint half is ink the model sees, not paper."""
+    image = Image.new("L", (200, 200), 250)
+    draw = ImageDraw.Draw(image)
+    draw.arc((60, 30, 140, 170), 90, 270, fill=180, width=6)  # 70 grey levels below the paper
+    draw.arc((60, 30, 140, 170), 270, 90, fill=20, width=6)
+    digit = to_mnist(image, stroke_width=WIDTH)
+    assert holes(digit, level=16) == 1, "the faint half closes the 0"
+    left, right = digit[:, :14].float(), digit[:, 14:].float()
+    assert left.max() > 64 and left.sum() > 0.2 * right.sum(), "the faint half is ink"
+
+
+def optdigit(image: Image.Image) -> Image.Image:
+    """As UCI's digits were made: a 32x32 binary scan counted in 4x4 blocks, 0-16, as an 8x8 picture."""
+    binary = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.BILINEAR)) < 128
+    counts = binary.reshape(8, 4, 8, 4).sum(axis=(1, 3))
+    return Image.fromarray((255 - counts * 255 // 16).astype(np.uint8))
+
+
+def test_a_low_resolution_digit_is_read_at_its_own_resolution() -> None:
+    """An 8x8 digit, as it is or blown up blockily, is the same smooth digit to the model: blocks are not
+    strokes. It is enlarged as a whole, never skeletonised, so its 0 keeps its hole."""
+    small = optdigit(ring(10).crop((50, 20, 150, 180)))
+    assert native_size(small.resize((64, 64), Image.Resampling.NEAREST)).size == (8, 8)
+    assert native_size(ring(6)).size == (200, 200), "a picture that was not blown up stays as it is"
+    as_is = to_mnist(small, stroke_width=WIDTH).float()
+    blocky = to_mnist(small.resize((128, 128), Image.Resampling.NEAREST), stroke_width=WIDTH).float()
+    assert (as_is - blocky).abs().mean() < 4
+    assert holes(to_mnist(small, stroke_width=WIDTH)) == 1
 
 
 def test_uneven_light_and_coloured_ink_are_ink_and_shadows_are_not() -> None:
@@ -60,8 +99,8 @@ def test_uneven_light_and_coloured_ink_are_ink_and_shadows_are_not() -> None:
     stroke = np.asarray(ring(6, ink=(0, 0, 0), paper=(255, 255, 255)).convert("L")) < 128
     paper = ~ndimage.binary_dilation(stroke, iterations=3)  # beyond the strokes' blurred edges
     assert ink[stroke].mean() > 0.5 and np.percentile(ink[paper], 99) < 0.15, "the shadow is paper"
-    difference = to_mnist(shaded, stroke_width=WIDTH).float() - to_mnist(ring(6), stroke_width=WIDTH).float()
-    assert difference.abs().mean() < 8, "the model sees the digit as if it were evenly lit"
+    difference = closest(to_mnist(shaded, stroke_width=WIDTH), to_mnist(ring(6), stroke_width=WIDTH))
+    assert difference < 8, "the model sees the digit as if it were evenly lit"
     yellow = Image.new("RGB", (100, 100), (255, 255, 255))
     ImageDraw.Draw(yellow).rectangle((40, 20, 60, 80), fill=(255, 220, 0))
     assert ink_map(yellow)[50, 50] > 0.9, "a yellow glyph absorbs blue light: ink, though nearly as bright"
@@ -78,8 +117,7 @@ def test_specks_and_noise_are_dropped() -> None:
     mask = digit_mask(ink_map(picture))
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     assert (rows[0], cols[0]) >= (25, 55) and (rows[-1], cols[-1]) <= (175, 145), "only the digit is left"
-    assert (to_mnist(picture, stroke_width=WIDTH).float() - to_mnist(ring(6), stroke_width=WIDTH).float()
-            ).abs().mean() < 8
+    assert closest(to_mnist(picture, stroke_width=WIDTH), to_mnist(ring(6), stroke_width=WIDTH)) < 8
 
 
 def test_a_thin_one_stays_thin_and_a_blank_page_blank() -> None:
@@ -111,9 +149,9 @@ def outlined_c(fill: tuple[int, int, int], line: tuple[int, int, int]) -> Image.
     return Image.fromarray(pixels)
 
 
-def holes(digit: torch.Tensor) -> int:
-    """Paper enclosed by the digit's ink in a 28x28 input."""
-    return ndimage.label(~np.pad(digit.numpy() > 96, 1))[1] - 1
+def holes(digit: torch.Tensor, level: int = 96) -> int:
+    """Paper enclosed by the digit's ink (pixels above ``level``) in a 28x28 input."""
+    return ndimage.label(~np.pad(digit.numpy() > level, 1))[1] - 1
 
 
 @pytest.mark.parametrize("fill", [(255, 210, 0), (120, 220, 255)])
