@@ -39,7 +39,8 @@ def load_model(ctx: Context) -> ReleasedModel:
     if args.experiment_name:
         experiment = ctx.experiment()
         epoch = experiment.resolve_epoch(args.epoch)
-        runner = ctx.runner(experiment, ctx.data(experiment.configuration, experiment), training=False)
+        data = ctx.data(experiment.configuration, experiment, 0, splits=("validation",))  # for the calibration
+        runner = ctx.runner(experiment, data, training=False)
         state = runner.load_states(epoch)
         return ReleasedModel(runner.release_state(state), device, model=runner.model)
     raise UserError(f"{args.pipeline} needs a model, give --release PATH or --experiment-name NAME")
@@ -47,8 +48,18 @@ def load_model(ctx: Context) -> ReleasedModel:
 
 def as_json(prediction: Prediction) -> dict[str, Any]:
     """The fields ``predict --json`` prints for one image, and ``serve``'s ``/predict`` answers."""
-    return {"label": prediction.label, "probability": prediction.probability,
+    return {"label": prediction.label, "probability": prediction.probability, "confidence": prediction.confidence,
+            "status": prediction.status,
             "top_k": [{"label": label, "probability": p} for label, p in prediction.top]}
+
+
+def as_text(prediction: Prediction) -> str:
+    """How ``predict`` prints one answer: the most likely classes with the model's probabilities, the first
+    followed by ``?`` when the answer is unsure (its calibrated confidence is below the release's threshold)."""
+    if prediction.status == "no digit":
+        return "no digit found (the picture holds no ink)"
+    mark = "?" if prediction.status == "unsure" else ""
+    return ", ".join(f"{label}{mark if i == 0 else ''} ({100 * p:.1f}%)" for i, (label, p) in enumerate(prediction.top))
 
 
 def input_folder(text: str) -> Path:
@@ -101,7 +112,7 @@ def run(ctx: Context) -> int:
         if shown is not None:
             results[-1]["input"] = str(save_input(prediction, shown, path, written))
         if not args.json:
-            print(f"{path}: " + ", ".join(f"{label} ({100 * p:.1f}%)" for label, p in prediction.top))
+            print(f"{path}: {as_text(prediction)}")
     if args.json:
         print(json.dumps(results, indent=2))
     return 1 if problems else 0

@@ -1,8 +1,8 @@
 """Using a trained model: ``load_release(path).predict(images)``, needing nothing but the release file.
 
 A release holds weights, architecture (a registered model's name and arguments), normalisation, the
-preprocessing that makes real pictures look like the training images (box, centring, stroke width), and class
-names; it is read with
+preprocessing that makes real pictures look like the training images (box, centring, stroke width), class
+names, and the calibration that says when an answer is unsure (``calibration.py``); it is read with
 ``torch.load(weights_only=True)`` and mapped to the CPU, so one made on a GPU predicts anywhere.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .calibration import Calibration
 from .datasets import MNIST_STROKE_WIDTH
 from .framework import UserError, checkpoints
 from .images import as_mnist_batch
@@ -23,9 +24,11 @@ from .model import MODELS, build_model, to_model_input
 @dataclass
 class Prediction:
     label: str
-    probability: float
+    probability: float  # the model's own
     top: list[tuple[str, float]] = field(default_factory=list)  # the k most likely (label, probability)
     input: torch.Tensor | None = field(default=None, compare=False, repr=False)  # the [28, 28] uint8 it saw
+    confidence: float = 1.0  # the label's calibrated probability (see ``calibration``)
+    status: str = "sure"  # "sure", "unsure" (confidence below the release's threshold) or "no digit" (no ink)
 
 
 class ReleasedModel:
@@ -58,6 +61,7 @@ class ReleasedModel:
         self.model = self.model.to(self.device, memory_format=torch.channels_last).eval()
         self.epoch = state.get("epoch")
         self.test_accuracy = state.get("test_accuracy")
+        self.calibration = Calibration.from_dict(state.get("calibration"))
 
     def prepare(self, images: list) -> torch.Tensor:
         """File paths, PIL images or tensors as the ``[N, 28, 28]`` uint8 images this model reads (see
@@ -75,11 +79,15 @@ class ReleasedModel:
         predictions = []
         with torch.inference_mode():
             for image in batch:
-                log_probabilities = self.model(to_model_input(image[None], self.mean, self.std, self.device))
-                values, indexes = log_probabilities[0].exp().cpu().topk(k)
+                log_probabilities = self.model(to_model_input(image[None], self.mean, self.std, self.device)).cpu()
+                values, indexes = log_probabilities[0].exp().topk(k)
+                confidence = float(self.calibration.probabilities(log_probabilities)[0, indexes[0]])
+                status = "no digit" if not image.any() else \
+                    "unsure" if confidence < self.calibration.unsure_below else "sure"
                 predictions.append(Prediction(
                     self.class_names[int(indexes[0])], float(values[0]),
-                    [(self.class_names[int(j)], float(p)) for p, j in zip(values, indexes, strict=True)], image))
+                    [(self.class_names[int(j)], float(p)) for p, j in zip(values, indexes, strict=True)], image,
+                    confidence, status))
         return predictions
 
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .augmentation import Augmentation
+from .calibration import Calibration, fit, outputs
 from .evaluation import Evaluation, evaluate
 from .figures import save_test_figures
 from .framework import Metric, Runner, SampleResult, TestResult, UserError
@@ -147,6 +148,17 @@ class MNISTClassifierRunner(Runner):
         return SampleResult(summary, {"sample": sample, "true": int(target), "predicted": predicted,
                                       "probability": float(probabilities[predicted])})
 
+    def calibrate(self) -> Calibration:
+        """The temperature of this epoch's model, fitted on the validation split (see ``calibration``)."""
+        with self.autocast():
+            log_probabilities, targets = outputs(self.model, self.data.loaders["validation"], self.data.prepare,
+                                                 self.device)
+        calibration = fit(log_probabilities, targets)
+        self.logger.info(f"Calibration on {calibration.images} validation images: temperature "
+                         f"{calibration.temperature:.3f}, NLL {calibration.nll[0]:.4f} -> {calibration.nll[1]:.4f}, "
+                         f"ECE {calibration.ece[0]:.4f} -> {calibration.ece[1]:.4f}")
+        return calibration
+
     def release_others(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         last = (checkpoint.get("history") or [{}])[-1]
         config = self.model_config()
@@ -160,4 +172,5 @@ class MNISTClassifierRunner(Runner):
             "preprocessing": {"box": spec.box, "centre": spec.centre, "stroke_width": self.data.stroke_width},
             "class_names": list(self.data.class_names),
             "test_accuracy": last.get("test_accuracy"),
+            "calibration": self.calibrate().to_dict(),
         }

@@ -164,3 +164,30 @@ def test_fashion_style_preprocessing_fills_and_centres_the_box() -> None:
     digit = to_mnist(picture)  # MNIST's: 20 pixels
     columns = torch.nonzero(digit.max(0).values > 128).flatten()
     assert int(columns[-1]) - int(columns[0]) + 1 == 20
+
+
+def test_predict_says_when_it_is_unsure_or_sees_no_digit(released: Path, tmp_path: Path) -> None:
+    """The release carries a temperature fitted on the validation split; ``predict`` reports the calibrated
+    confidence, calls an answer under the release's threshold unsure, and a blank picture no digit."""
+    from mnist_classifier.framework import checkpoints
+
+    state = checkpoints.load(released, "release")
+    calibration = state["calibration"]
+    assert calibration["images"] == 200 and calibration["temperature"] > 0 and calibration["unsure_below"] == 0.8
+    assert calibration["nll"][1] <= calibration["nll"][0] + 1e-9, "the fit never makes the validation NLL worse"
+    render(7).save(tmp_path / "seven.png")
+    Image.new("RGB", (90, 90), (240, 238, 230)).save(tmp_path / "blank.png")
+    files = [str(tmp_path / "seven.png"), str(tmp_path / "blank.png")]
+    answers = json.loads(run_cli(tmp_path, "predict", "--release", str(released), *files, "--json").stdout)
+    assert answers[1]["status"] == "no digit" and 0 < answers[0]["confidence"] <= 1
+    assert answers[0]["status"] == ("sure" if answers[0]["confidence"] >= 0.8 else "unsure")
+    text = run_cli(tmp_path, "predict", "--release", str(released), files[1]).stdout
+    assert text == f"{files[1]}: no digit found (the picture holds no ink)\n"
+    state["calibration"]["unsure_below"] = 1.01  # nothing is that sure: every answer is unsure
+    strict = tmp_path / "strict.checkpoint.release.pkl"
+    checkpoints.save(strict, state)
+    line = run_cli(tmp_path, "predict", "--release", str(strict), files[0]).stdout.strip()
+    label = json.loads(run_cli(tmp_path, "predict", "--release", str(strict), files[0], "--json").stdout)[0]
+    assert label["status"] == "unsure" and line.startswith(f"{files[0]}: {label['label']}? (")
+    model = load_release(strict)
+    assert model.predict([render(7)])[0].status == "unsure"

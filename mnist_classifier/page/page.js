@@ -98,6 +98,12 @@ function show(answer) {
     return item;
   }));
   inputView.src = answer.input;
+  // the release's calibrated confidence: say so when the answer is a guess, or the picture holds no digit
+  if (answer.status === "unsure") {
+    status.textContent = `unsure: calibrated confidence ${(100 * answer.confidence).toFixed(0)}%`;
+  } else if (answer.status === "no digit") {
+    status.textContent = "no digit found";
+  }
 }
 
 function sendFile(file) {

@@ -13,11 +13,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
-    """The checkpoint is read once, on the CPU (a release is made of its tensors; nothing is computed)."""
+    """The checkpoint is read once, on the CPU. The data's loaders are built (no workers), validation among
+    them, so ``release_others`` can compute on it (the MNIST app fits its calibration there)."""
     experiment = ctx.experiment()
     epoch = experiment.resolve_epoch(ctx.args.epoch)
     with experiment.lock("create_release"), ctx.logging_into(experiment):
-        runner = ctx.runner(experiment, ctx.data(experiment.configuration, experiment), training=False)
+        data = ctx.data(experiment.configuration, experiment, 0, splits=("validation",))
+        runner = ctx.runner(experiment, data, training=False)
         path = runner.create_release(runner.load_states(epoch))
     ctx.show(f"Saved release {path}")
     return 0

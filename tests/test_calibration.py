@@ -1,0 +1,38 @@
+"""Temperature scaling (``calibration.py``): the fit finds the temperature that made the data, and calibrated
+probabilities are as often right as they say."""
+
+from __future__ import annotations
+
+import torch
+
+from mnist_classifier.calibration import UNSURE_BELOW, Calibration, ece, fit
+
+
+def overconfident(temperature: float, n: int = 20000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities whose classes were drawn from ``softmax(logits / temperature)``: a model that is
+    ``temperature`` times too sure of itself."""
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, 10, generator=generator) * 4
+    targets = torch.multinomial(torch.softmax(logits / temperature, 1), 1, generator=generator).flatten()
+    return torch.log_softmax(logits, 1), targets
+
+
+def test_the_fit_finds_the_temperature_and_calibrates() -> None:
+    log_probabilities, targets = overconfident(2.0)
+    calibration = fit(log_probabilities, targets)
+    assert abs(calibration.temperature - 2.0) < 0.1, calibration
+    assert calibration.images == 20000 and calibration.nll[1] < calibration.nll[0]
+    assert calibration.ece[1] < 0.02 < calibration.ece[0]
+    assert fit(log_probabilities, targets) == calibration, "the same every time"
+    calibrated = calibration.probabilities(log_probabilities)
+    assert torch.equal(calibrated.argmax(1), log_probabilities.argmax(1)), "no answer changes"
+    assert ece(calibrated, targets) == calibration.ece[1]
+
+
+def test_releases_without_calibration_keep_their_probabilities() -> None:
+    legacy = Calibration.from_dict(None)
+    assert legacy.temperature == 1.0 and legacy.unsure_below == UNSURE_BELOW and legacy.images == 0
+    log_probabilities = torch.log_softmax(torch.randn(5, 10), 1)
+    assert torch.allclose(legacy.probabilities(log_probabilities), log_probabilities.exp())
+    state = fit(*overconfident(0.5)).to_dict()
+    assert Calibration.from_dict(state).to_dict() == state
