@@ -268,15 +268,20 @@ def render_mnist(digit: np.ndarray, rng: random.Random, look: str) -> Image.Imag
     """A 28x28 MNIST digit (light on black) as a picture of it: enlarged smoothly to a 90 to 360-pixel picture with
     paper around it, its pen's grey levels kept as ink, then ``look``: a clean scan; faint ink; coloured ink on
     tinted paper; a light gradient and a shadow; blurred; photographed (tilted, unevenly lit, noisy, JPEG); heavily
-    compressed; low resolution (8x8 counts of a 32x32 scan, as UCI's digits, shown as they are or enlarged
-    blockily); small (the 28 pixels as they are, dark on white); a grainy pencil."""
+    compressed; low resolution (the digit's box as 8x8 counts of a 32x32 scan, as UCI's digits, shown as
+    they are or enlarged blockily or smoothly); small (the 28 pixels as they are, dark on white); a grainy pencil."""
     ink = digit.astype(float) / 255
-    if look == "low-res":  # a 32x32 binary scan counted in 4x4 blocks (UCI optdigits), values 0-16
-        binary = np.asarray(Image.fromarray(digit).resize((32, 32), Image.Resampling.BILINEAR)) > 127
+    if look == "low-res":  # the digit's box scaled to a 32x32 binary scan, counted in 4x4 blocks (as UCI's)
+        rows, cols = np.flatnonzero(digit.max(1) > 0), np.flatnonzero(digit.max(0) > 0)
+        box = Image.fromarray(digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+        binary = np.asarray(box.resize((32, 32), Image.Resampling.BILINEAR)) > 127
         counts = binary.reshape(8, 4, 8, 4).sum(axis=(1, 3)) / 16
         small = Image.fromarray((255 * (1 - counts)).astype(np.uint8))
-        return small if rng.random() < 0.5 else small.resize((8 * rng.choice([4, 8, 16]),) * 2,
-                                                             Image.Resampling.NEAREST)
+        shown = rng.choice(["as-is", "blocky", "smooth"])
+        if shown == "as-is":
+            return small
+        return small.resize((8 * rng.choice([4, 8, 16]),) * 2, Image.Resampling.NEAREST if shown == "blocky"
+                            else Image.Resampling.BICUBIC)
     if look == "small":
         return Image.fromarray((255 * (1 - ink)).astype(np.uint8))
     size = rng.choice([90, 120, 180, 240, 360])

@@ -21,11 +21,13 @@ from pathlib import Path
 PICTURES = Path(__file__).parent / "pictures"
 PARTS = ("held-out", "tuning")
 KINDS = ("typed", "handwriting-fonts", "handwritten", "mnist", "optdigits")
-LOOKS = ("white", "tinted", "dark", "outlined", "photo",  # typed
-         "scan", "blur", "noise", "uneven-light", "jpeg", "phone",  # photographed handwriting
-         "pencil", "ballpoint", "marker",  # pens
-         "faint", "low-res", "small",  # rendered MNIST digits
-         "raw", "dark-on-white", "blocky", "smooth")  # optdigits
+LOOKS = {  # each kind's looks, as its file names end (make_pictures.py)
+    "typed": ("white", "tinted", "dark", "outlined", "photo"),
+    "handwriting-fonts": ("scan", "blur", "noise", "uneven-light", "jpeg", "phone"),
+    "handwritten": ("scan", "blur", "noise", "uneven-light", "jpeg", "phone", "pencil", "ballpoint", "marker"),
+    "mnist": ("scan", "low-res", "faint", "tinted", "uneven-light", "blur", "photo", "jpeg", "small", "pencil"),
+    "optdigits": ("raw", "dark-on-white", "blocky", "smooth"),
+}
 REAL = ("mnist", "optdigits")  # real handwriting, written by people
 
 
@@ -35,7 +37,8 @@ def groups(path: Path) -> list[str]:
     rows = [part, f"{part}: {kind}"]
     if kind in REAL:
         rows.append(f"{part}: real handwriting")
-    rows += [f"{part}: {kind}: {look}" for look in LOOKS if name.endswith(f"-{look}") or f"-{look}-" in name]
+    rows += [f"{part}: {kind}: {look}" for look in LOOKS.get(kind, ())
+             if name.endswith(f"-{look}") or f"-{look}-" in name]
     return rows
 
 
@@ -43,7 +46,7 @@ def order(row: str) -> tuple:
     part, *rest = row.split(": ")
     kind = rest[0] if rest else ""
     key = KINDS.index(kind) + 1 if kind in KINDS else (0 if not rest else len(KINDS) + 1)
-    return (PARTS.index(part), key, LOOKS.index(rest[1]) if len(rest) > 1 else -1)
+    return (PARTS.index(part), key, LOOKS[kind].index(rest[1]) if len(rest) > 1 else -1)
 
 
 def read(release: Path, files: list[Path], show_input: Path | None) -> dict[str, str]:

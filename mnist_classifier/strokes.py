@@ -6,7 +6,8 @@ from, the digit's ink on nothing, keeping every grey level of the pen; it never 
 takes a new shape:
 
 1. **Its own resolution.** A picture enlarged by repeating pixels (a small scan blown up blockily) is taken back
-   to the size it had; a picture under ``SMALL_SIDE`` pixels is enlarged smoothly, and its paper is its border's.
+   to the size it had, and one enlarged smoothly to the size that holds its detail; a picture under
+   ``SMALL_SIDE`` pixels is enlarged smoothly, and its paper is its border's.
 2. **Ink, not brightness.** In a larger picture the paper's own brightness is estimated at each point by a grey
    closing (a running maximum then minimum over a window wider than any stroke) of a blurred copy, per colour
    channel, and ink is the share of light the ink absorbs there, in its most absorbing channel: shadows and
@@ -38,6 +39,8 @@ WORK_SCALE = 4  # dataset images are measured at this many times their resolutio
 MAX_SIDE = 512  # pictures are reduced to this longer side first: a digit needs no more, and it keeps work fast
 SMALL_SIDE = 48  # a picture with a shorter side is enlarged, and its paper taken from its border
 SMALL_TARGET = 96  # ...to about this longer side
+DETAIL_SIDES = (8, 12, 16, 24, 32)  # a picture whose detail fits in this many pixels a side is that small
+DETAIL_LOSS = 12  # grey levels that reducing a picture to its detail's size may change (in 99% of its pixels)
 MIN_CONTRAST = 0.04  # less ink than this anywhere: a blank picture
 OUTLINE_CONTRAST = 0.3  # an edge this much inkier than the inside, in some channel, is an outline
 STRONG_INK = 90  # the percentile of the digit's ink that becomes full ink
@@ -170,10 +173,27 @@ def stretch(ink: np.ndarray, strong: np.ndarray) -> np.ndarray:
     return (ink / max(top, 1e-3)).clip(0, 1).astype(np.float32)
 
 
+def detail_size(image: Image.Image) -> Image.Image:
+    """``image`` at the smallest of ``DETAIL_SIDES`` pixels a side that holds all its detail, or as it is: a
+    small scan enlarged smoothly, reduced to that side and enlarged back, differs from itself by less than
+    ``DETAIL_LOSS`` grey levels in 99% of its pixels; a photo or a drawing loses its edges."""
+    pixels = np.asarray(image, dtype=np.float32)
+    for side in DETAIL_SIDES:
+        if max(image.size) < 2 * side:
+            continue
+        scale = side / max(image.size)
+        small = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                             Image.Resampling.BOX)
+        again = np.asarray(small.resize(image.size, Image.Resampling.BICUBIC), dtype=np.float32)
+        if np.percentile(np.abs(again - pixels), 99) < DETAIL_LOSS:
+            return small
+    return image
+
+
 def digit_ink(image: Image.Image) -> np.ndarray | None:
     """The digit in ``image`` (RGB or L) as ink coverage 0-1, cropped to it (see steps 1-4 above); ``None`` for
     a blank picture."""
-    image = native_size(reduce(image))
+    image = detail_size(native_size(reduce(image)))
     if min(image.size) < SMALL_SIDE:
         factor = max(1, round(SMALL_TARGET / max(image.size)))
         image = image.resize((image.width * factor, image.height * factor), Image.Resampling.BICUBIC)

@@ -79,6 +79,46 @@ def test_typed_and_handwritten_pictures_with_a_real_mnist_release(real_mnist_exp
         assert correct / len(files) >= 0.9, f"{correct}/{len(files)} {kind} pictures read right"
 
 
+def test_show_input_gives_back_the_mnist_digit_a_picture_was_made_of(real_mnist_experiment: Path,
+                                                                   tmp_path: Path) -> None:
+    """MNIST test digits photographed as pictures (enlarged smoothly onto tinted paper, faint, blurred, or as
+    an 8x8 scan blown up blockily): what ``predict --show-input`` says the model saw is the digit itself."""
+    import numpy as np
+    import torch
+    from PIL import ImageFilter
+
+    from mnist_classifier.idx import read_idx
+
+    release = real_mnist_experiment / "experiments" / "real" / "checkpoints" / "1.checkpoint.release.pkl"
+    images = read_idx(real_mnist_experiment / "data" / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)
+    files, sources = [], []
+    for n, index in enumerate(range(0, 400, 20)):
+        ink = images[index].numpy().astype(np.float32) / 255
+        look = ("tinted", "faint", "blurred", "blocky")[n % 4]
+        if look == "blocky":  # an 8x8 scan of it, dark on white, blown up by repeating pixels
+            small = Image.fromarray(255 - images[index].numpy()).resize((8, 8), Image.Resampling.BOX)
+            picture = small.resize((96, 96), Image.Resampling.NEAREST)
+        else:  # enlarged smoothly, in blue ink (faint: a third as dark) in the middle of tinted paper
+            big = np.asarray(Image.fromarray(ink).resize((140, 140), Image.Resampling.BICUBIC)).clip(0, 1)
+            coverage = np.zeros((200, 220), np.float32)
+            coverage[30:170, 40:180] = big * (0.35 if look == "faint" else 1.0)
+            paper, pen = np.array([245, 235, 205], np.float32), np.array([30, 40, 120], np.float32)
+            rgb = paper * (1 - coverage[..., None]) + pen * coverage[..., None]
+            picture = Image.fromarray(rgb.astype(np.uint8))
+            if look == "blurred":
+                picture = picture.filter(ImageFilter.GaussianBlur(2))
+        path = tmp_path / f"{index}-{look}.png"
+        picture.save(path)
+        files.append(str(path))
+        sources.append(images[index].float())
+    answers = json.loads(run_cli(tmp_path, "predict", "--release", str(release), *files, "--json",
+                                 "--show-input", str(tmp_path / "seen")).stdout)
+    for answer, source in zip(answers, sources, strict=True):
+        seen = torch.from_numpy(np.asarray(Image.open(answer["input"]), np.float32))
+        similarity = float(torch.nn.functional.cosine_similarity(seen.flatten(), source.flatten(), dim=0))
+        assert similarity > (0.6 if "blocky" in answer["path"] else 0.8), f"{answer['path']}: {similarity:.2f}"
+
+
 def test_a_too_small_mlp_fails_on_real_mnist(real_mnist_experiment: Path) -> None:
     """The FSDL labs' lesson: ``--fc1=4 --fc2=8`` trains clearly worse than the default network."""
     work = real_mnist_experiment

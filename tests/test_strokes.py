@@ -10,7 +10,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
 from mnist_classifier.images import to_mnist
-from mnist_classifier.strokes import channel_inks, dataset_stroke_width, digit_mask, ink_map, native_size, outlined_fill
+from mnist_classifier.strokes import (channel_inks, dataset_stroke_width, detail_size, digit_mask, ink_map,
+                                      native_size, outlined_fill)
 
 WIDTH = 2.76  # MNIST's, as its releases carry it
 
@@ -78,15 +79,21 @@ def optdigit(image: Image.Image) -> Image.Image:
 
 
 def test_a_low_resolution_digit_is_read_at_its_own_resolution() -> None:
-    """An 8x8 digit, as it is or blown up blockily, is the same smooth digit to the model: blocks are not
-    strokes. It is enlarged as a whole, never skeletonised, so its 0 keeps its hole."""
+    """An 8x8 digit, as it is or blown up blockily or smoothly, is the same smooth digit to the model: blocks
+    are not strokes, and a picture is as detailed as its detail. It is enlarged as a whole, never skeletonised,
+    so its 0 keeps its hole."""
     small = optdigit(ring(10).crop((50, 20, 150, 180)))
     assert native_size(small.resize((64, 64), Image.Resampling.NEAREST)).size == (8, 8)
     assert native_size(ring(6)).size == (200, 200), "a picture that was not blown up stays as it is"
+    assert detail_size(small.resize((96, 96), Image.Resampling.BICUBIC)).size[0] <= 32, "smooth: its detail's"
+    assert detail_size(ring(6)).size == (200, 200), "a drawing's edges are detail"
     as_is = to_mnist(small, stroke_width=WIDTH).float()
     blocky = to_mnist(small.resize((128, 128), Image.Resampling.NEAREST), stroke_width=WIDTH).float()
     assert (as_is - blocky).abs().mean() < 4
     assert holes(to_mnist(small, stroke_width=WIDTH)) == 1
+    for side in (64, 160):  # enlarged smoothly, the digit filling the picture to its edges, as UCI's do
+        smooth = to_mnist(small.resize((side, side), Image.Resampling.BICUBIC), stroke_width=WIDTH)
+        assert holes(smooth) == 1 and closest(smooth, as_is.to(torch.uint8)) < 12, f"{side} pixels"
 
 
 def test_uneven_light_and_coloured_ink_are_ink_and_shadows_are_not() -> None:
