@@ -52,8 +52,9 @@ lint: install
 # MNIST_DIR=... uses real MNIST (synthetic of the same size otherwise); BENCH_ARGS="--device cuda --epochs 10".
 # Then 1 process against PROCESSES (default 2) on the same epoch: images/s of each and the scaling ratio.
 # Then data.augmentation's share of a training step, and serve's POST /predict: p50/p99 latency for one and
-# eight clients, against predicting in process. Last, the share of benchmarks/pictures/ (typed and handwritten
-# digits) that the demo's release reads right.
+# eight clients, against predicting in process. Last, the share of benchmarks/pictures/ (typed, handwriting
+# fonts, handwritten and real scanned digits; its held-out and tuning parts) that the demo's release reads right,
+# and how long preparing a picture takes.
 PROCESSES ?= 2
 bench: install
 	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/epoch.py $(BENCH_ARGS)

@@ -4,7 +4,7 @@ files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two 
 - ``tuning/``, the part preparation rules and recipes may be tuned on:
   - ``typed/``: fonts of the training families (``mnist_classifier/typed_digits.py``), in five looks: black on
     white, coloured on tinted paper, white on dark, outlined, photographed (tilted, unevenly lit, blurred, JPEG);
-  - ``handwriting-fonts/``: digits in the training handwriting fonts, photographed;
+  - ``handwriting-fonts/``: digits in the tuning handwriting fonts (which no model trains on), photographed;
   - ``handwritten/``: digits drawn from stroke templates with jitter, slant and pressure, in three pens, each
     photographed one of six ways (clean scan, blurred, noisy, unevenly lit, heavily JPEG-compressed, all at once);
   - ``mnist/``: real handwriting: MNIST test digits 0-4999 rendered as pictures people take (see ``render_mnist``).
@@ -348,7 +348,7 @@ def main() -> None:
     args = parser.parse_args()
     sets = {
         "tuning/typed": lambda rng: typed(folder, rng, "train", every=2),
-        "tuning/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, "train", 2),
+        "tuning/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, "tuning", 6),
         "tuning/handwritten": lambda rng: handwritten(folder, rng),
         "tuning/mnist": lambda rng: mnist(folder, rng, args.mnist, range(0, 5000), 600),
         "held-out/typed": lambda rng: typed(folder, rng, "held_out"),

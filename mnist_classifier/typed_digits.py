@@ -6,8 +6,10 @@ These images show it typed shapes: each font draws each digit in a few variants 
 augmentation then varies them further, as it does MNIST's.
 
 Fonts come in families, each on one side of a split that never changes: ``train`` families may be rendered for
-training (and the benchmark's tuning pictures); ``held_out`` families never are, so pictures typed in them
-measure how a model reads fonts it has never seen (``benchmarks/make_pictures.py``). The fonts are Debian's
+training (and the benchmark's tuning pictures of typed digits); ``tuning`` handwriting families never are, and
+the tuning pictures of handwriting fonts use them, so that tuning measures fonts a model has not seen;
+``held_out`` families are neither trained nor tuned on, and pictures in them measure how a model reads fonts
+it has never seen (``benchmarks/make_pictures.py``). The fonts are Debian's
 packages named in ``FAMILIES``; those found on the machine at ``init`` are rendered once and their images stored
 in the experiment's ``data.json``, so training resumes bit-identically on a machine with other fonts or none.
 """
@@ -41,7 +43,7 @@ class Family:
     name: str
     package: str
     files: tuple[str, ...]
-    split: str  # "train" or "held_out"
+    split: str  # "train", "tuning" or "held_out"
     handwriting: bool = False
 
 
@@ -84,7 +86,6 @@ FAMILIES: tuple[Family, ...] = (
     # handwriting, train
     Family("Comic Neue", "fonts-comic-neue", _styles("ComicNeue-", "Regular", "Bold", "Light", "Italic", ext="otf"),
            "train", handwriting=True),
-    Family("Humor Sans", "fonts-humor-sans", ("Humor-Sans.ttf",), "train", handwriting=True),
     Family("DKG handwriting", "fonts-dkg-handwriting", ("dkg.ttf", "dkgBd.ttf", "dkgIt.ttf"), "train",
            handwriting=True),
     Family("Dancing Script", "fonts-dancingscript", _styles("DancingScript-", "Regular", "Bold", ext="otf"),
@@ -92,8 +93,10 @@ FAMILIES: tuple[Family, ...] = (
     Family("Because We Had To (build, connect, create)", "fonts-bwht",
            _styles("BecauseWe", "Build-Regular", "Connect-Regular", "Create-Regular", ext="otf"), "train",
            handwriting=True),
-    Family("Some Juicy Fonts", "fonts-sjfonts", ("Delphine.ttf", "SteveHand.ttf"), "train", handwriting=True),
-    Family("Kristi", "fonts-kristi", ("Kristi.ttf",), "train", handwriting=True),
+    # handwriting, tuning: never trained on, for the tuning pictures of fonts a model has not seen
+    Family("Humor Sans", "fonts-humor-sans", ("Humor-Sans.ttf",), "tuning", handwriting=True),
+    Family("Some Juicy Fonts", "fonts-sjfonts", ("Delphine.ttf", "SteveHand.ttf"), "tuning", handwriting=True),
+    Family("Kristi", "fonts-kristi", ("Kristi.ttf",), "tuning", handwriting=True),
     # typed, held out
     Family("URW base 35", "fonts-urw-base35",
            _styles("NimbusSans-", "Regular", "Bold", "Italic", ext="otf")

@@ -29,9 +29,12 @@ def test_the_font_split_is_by_family_and_fixed() -> None:
     held_out = {file for family in typed_digits.FAMILIES if family.split == "held_out" for file in family.files}
     assert train and held_out and not train & held_out
     assert not set(typed_digits.find_fonts("train")) & held_out, "a held-out font is never a training font"
-    assert {family.split for family in typed_digits.FAMILIES} == {"train", "held_out"}
+    tuning = {file for family in typed_digits.FAMILIES if family.split == "tuning" for file in family.files}
+    assert tuning and not tuning & (train | held_out)
+    assert not set(typed_digits.find_fonts("train")) & tuning, "nor a font of the tuning pictures"
+    assert {family.split for family in typed_digits.FAMILIES} == {"train", "tuning", "held_out"}
     handwriting = {f.split for f in typed_digits.FAMILIES if f.handwriting}
-    assert handwriting == {"train", "held_out"}, "handwriting fonts are split too"
+    assert handwriting == {"train", "tuning", "held_out"}, "handwriting fonts are split too"
 
 
 def test_ci_installs_every_font_package() -> None:
