@@ -94,7 +94,8 @@ def test_full_lifecycle(workdir: Path) -> None:
     cli(workdir, "create_release", "--epoch", "3")
     release = torch.load(experiment / "checkpoints" / "3.checkpoint.release.pkl", weights_only=True)
     assert set(release) == {"format", "kind", "epoch", "model", "architecture", "dataset", "normalization",
-                            "preprocessing", "class_names", "test_accuracy"}
+                            "preprocessing", "class_names", "test_accuracy", "calibration"}
+    assert release["calibration"]["images"] == 200, "fitted on the validation split"
     width = json.loads((experiment / "data.json").read_text())["state"]["stroke_width"]  # measured at init
     assert release["dataset"] == "mnist" and width > 0  # of the synthetic blocks: wide, as they are no strokes
     assert release["preprocessing"] == {"box": 20, "centre": "mass", "stroke_width": width}

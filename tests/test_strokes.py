@@ -10,8 +10,15 @@ from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
 from mnist_classifier.images import to_mnist
-from mnist_classifier.strokes import (channel_inks, dataset_stroke_width, detail_size, digit_mask, ink_map,
-                                      native_size, outlined_fill)
+from mnist_classifier.strokes import (
+    channel_inks,
+    dataset_stroke_width,
+    detail_size,
+    digit_mask,
+    ink_map,
+    native_size,
+    outlined_fill,
+)
 
 WIDTH = 2.76  # MNIST's, as its releases carry it
 
