@@ -215,6 +215,8 @@ def digit_ink(image: Image.Image) -> np.ndarray | None:
     ink = inks.max(axis=2)
     if (fill := outlined_fill(inks, mask)) is not None:
         ink, mask = fill.astype(np.float32), digit_mask(fill.astype(np.float32))
+        if mask is None:
+            return None
     paper = float(np.median(ink))
     strong = float(np.percentile(ink[mask], STRONG_INK))
     noise = paper + 3 * 1.4826 * float(np.median(np.abs(ink - paper)))  # the paper's noise, robustly
