@@ -20,7 +20,6 @@ from pathlib import Path
 
 PICTURES = Path(__file__).parent / "pictures"
 PARTS = ("held-out", "tuning")
-KINDS = ("typed", "handwriting-fonts", "handwritten", "mnist", "optdigits")
 LOOKS = {  # each kind's looks, as its file names end (make_pictures.py)
     "typed": ("white", "tinted", "dark", "outlined", "photo"),
     "handwriting-fonts": ("scan", "blur", "noise", "uneven-light", "jpeg", "phone"),
@@ -45,7 +44,8 @@ def groups(path: Path) -> list[str]:
 def order(row: str) -> tuple:
     part, *rest = row.split(": ")
     kind = rest[0] if rest else ""
-    key = KINDS.index(kind) + 1 if kind in KINDS else (0 if not rest else len(KINDS) + 1)
+    kinds = list(LOOKS)
+    key = kinds.index(kind) + 1 if kind in kinds else (0 if not rest else len(kinds) + 1)
     return (PARTS.index(part), key, LOOKS[kind].index(rest[1]) if len(rest) > 1 else -1)
 
 

@@ -51,10 +51,11 @@ class Augmentation:
         return images
 
     def _low_resolution(self, images: torch.Tensor) -> torch.Tensor:
-        """A ``low_resolution`` share of the batch reduced to one size (7 to 14 pixels a side, drawn per batch)
-        by area, and enlarged back bicubically: the blur of a digit a few pixels tall."""
+        """A ``low_resolution`` share of the batch reduced to one size (7 to 14 pixels a side, drawn per batch from
+        the CPU's generator, which checkpoints save too) by area, and enlarged back bicubically: the blur of a
+        digit a few pixels tall."""
         chosen = torch.rand(len(images), device=images.device) < self.low_resolution
-        side = int(torch.randint(7, 15, (1,), device=images.device))
+        side = int(torch.randint(7, 15, (1,)))  # drawn on the CPU: reading it from a GPU would wait for the GPU
         size = images.shape[-2:]
         small = F.interpolate(images, size=(side, side), mode="area")
         blurred = F.interpolate(small, size=size, mode="bicubic", align_corners=False)
