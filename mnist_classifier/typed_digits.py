@@ -96,7 +96,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("Klee", "fonts-klee", _styles("KleeOne-", "Regular", "SemiBold"), "train", handwriting=True),
     Family("Kiloji", "fonts-kiloji", ("kiloji.ttf", "kiloji_b.ttf", "kiloji_d.ttf", "kiloji_p.ttf"), "train",
            handwriting=True),
-    Family("Seto", "fonts-seto", ("setofont.ttf", "setofont-ex.ttf"), "train", handwriting=True),
+    Family("Seto", "fonts-seto", ("setofont.ttf",), "train", handwriting=True),  # its -ex file draws no digits
     Family("Yusei Magic", "fonts-yusei-magic", ("YuseiMagic-Regular.ttf",), "train", handwriting=True),
     Family("Purisa", "fonts-tlwg-purisa-otf", _styles("Purisa", "", "-Bold", "-Oblique", "-BoldOblique", ext="otf"),
            "train", handwriting=True),
