@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.epoch import BATCH_SIZE, bare_model, set_cpu_speed_settings, sync  # noqa: E402
-from mnist_classifier.augmentation import Augmentation  # noqa: E402
+from mnist_classifier.training.augmentation import Augmentation  # noqa: E402
 
 SETTINGS = {
     "plain": None,

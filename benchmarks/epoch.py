@@ -32,10 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mnist_classifier.__main__ import main as cli  # noqa: E402
-from mnist_classifier.datasets import MNIST_FILES, MNIST_STATS  # noqa: E402
 from mnist_classifier.framework import checkpoints  # noqa: E402
-from mnist_classifier.idx import write_idx  # noqa: E402
-from mnist_classifier.model import MNISTClassifierModel  # noqa: E402
+from mnist_classifier.inference.model import MNISTClassifierModel  # noqa: E402
+from mnist_classifier.training.datasets import MNIST_FILES, MNIST_STATS  # noqa: E402
+from mnist_classifier.training.idx import write_idx  # noqa: E402
 
 BATCH_SIZE = 64
 TEST_BATCH_SIZE = 1000
@@ -195,7 +195,7 @@ def interleaved_epoch(work: Path, data: Path, device: torch.device, chunk: int, 
                       precision: str, compile_model: bool) -> Interleaver:
     """One epoch of this project's train through its CLI, with (a) and (c) run between its chunks."""
     from mnist_classifier.__main__ import make_app
-    from mnist_classifier.runner import MNISTClassifierRunner
+    from mnist_classifier.training.runner import MNISTClassifierRunner
 
     set_cpu_speed_settings(device)
     interleaver = Interleaver(Bound(device, precision, compile_model), Recipe(data, device))

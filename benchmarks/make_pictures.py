@@ -2,7 +2,7 @@
 files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two parts that differ in what matters:
 
 - ``tuning/``, the part preparation rules and recipes may be tuned on:
-  - ``typed/``: fonts of the training families (``mnist_classifier/typed_digits.py``), in five looks: black on
+  - ``typed/``: fonts of the training families (``mnist_classifier/training/typed_digits.py``), in five looks: black on
     white, coloured on tinted paper, white on dark, outlined, photographed (tilted, unevenly lit, blurred, JPEG);
   - ``handwriting-fonts/``: digits in the tuning handwriting fonts (which no model trains on), photographed;
   - ``handwritten/``: digits drawn from stroke templates with jitter, slant and pressure, in three pens, each
@@ -18,7 +18,7 @@ files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two 
 No test digit is ever trained on: every model trains on MNIST's training split and the training fonts only. A
 file's name starts with its digit and ends with its look: ``held-out/typed/6-NimbusSans-Bold-outlined.png``. The
 sets are committed; this script makes them again, the same, from their seeds, given MNIST's test files
-(``--mnist DIR``), scikit-learn and the fonts that ``mnist_classifier.typed_digits.packages()`` names:
+(``--mnist DIR``), scikit-learn and the fonts that ``mnist_classifier.training.typed_digits.packages()`` names:
 
     python benchmarks/make_pictures.py --mnist ../shared/mnist [--out benchmarks/pictures]
 """
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from mnist_classifier.typed_digits import find_fonts, has_digits, packages
+from mnist_classifier.training.typed_digits import find_fonts, has_digits, packages
 
 TYPED_LOOKS = ("white", "tinted", "dark", "outlined", "photo")
 PENS = ("pencil", "ballpoint", "marker")

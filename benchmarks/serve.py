@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.epoch import prepare_data  # noqa: E402
 from mnist_classifier import load_release  # noqa: E402
-from mnist_classifier.images import open_image  # noqa: E402
+from mnist_classifier.inference.images import open_image  # noqa: E402
 
 
 def cli(root: Path, *args: str) -> None:

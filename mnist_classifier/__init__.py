@@ -12,7 +12,7 @@ __all__ = ["load_release"]
 
 def __getattr__(name: str) -> Any:
     if name in ("load_release", "ReleasedModel", "Prediction"):
-        from . import release
+        from .inference import release
 
         return getattr(release, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,22 +10,22 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .framework import App, Metric
-from .predict import PREDICT
-from .serve import SERVE
+from .pipelines.predict import PREDICT
+from .pipelines.serve import SERVE
 
 if TYPE_CHECKING:
-    from .data import MNISTClassifierData
-    from .runner import MNISTClassifierRunner as Runner
+    from .training.data import MNISTClassifierData
+    from .training.runner import MNISTClassifierRunner as Runner
 
 
 def make_data() -> MNISTClassifierData:
-    from .data import MNISTClassifierData
+    from .training.data import MNISTClassifierData
 
     return MNISTClassifierData()
 
 
 def make_runner() -> Runner:
-    from .runner import MNISTClassifierRunner
+    from .training.runner import MNISTClassifierRunner
 
     return MNISTClassifierRunner()
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_classifier.datasets import MNIST_FILES
-from mnist_classifier.idx import write_idx
+from mnist_classifier.training.datasets import MNIST_FILES
+from mnist_classifier.training.idx import write_idx
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_SIZE, TEST_SIZE = 1000, 200

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import Watched, run_cli
-from mnist_classifier.augmentation import Augmentation
+from mnist_classifier.training.augmentation import Augmentation
 
 STRONG = ["--set", "model.name=bn_cnn", "--set", "model.width=8", "--set", "training.optimizer=sgd",
           "--set", "training.lr=0.05", "--set", "training.schedule=onecycle", "--set", "training.max_epochs=1",
@@ -110,7 +110,7 @@ def test_train_step_augments_with_the_configured_changes_and_evaluation_does_not
     from types import SimpleNamespace
 
     from mnist_classifier.framework import Configuration
-    from mnist_classifier.runner import MNISTClassifierRunner
+    from mnist_classifier.training.runner import MNISTClassifierRunner
 
     seen = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from mnist_classifier.calibration import UNSURE_BELOW, Calibration, ece, fit
+from mnist_classifier.inference.calibration import UNSURE_BELOW, Calibration, ece, fit
 
 
 def overconfident(temperature: float, n: int = 20000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

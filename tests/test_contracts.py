@@ -136,48 +136,47 @@ ACCURACY = Metric("validation_accuracy", higher_is_better=True)
 CASES = [
     # (id, app, pipeline arguments, the whole error line)
     ("test-returns-dict", _app(TestReturnsADict), ["test", "--epoch", "1"],
-     "TestReturnsADict.test returned a dict, return a TestResult(summary, metrics) (see the README's framework "
-     "guide)"),
+     "TestReturnsADict.test returned a dict, return a TestResult(summary, metrics) (see docs/framework.md)"),
     ("test-ignores-epoch", _app(TestIgnoresItsEpoch), ["test", "--epoch", "1"],
      "TestIgnoresItsEpoch.test was asked for epoch 1 but tested epoch 0, call self.load_states(epoch) first when "
-     "epoch is not None (see the README's framework guide)"),
+     "epoch is not None (see docs/framework.md)"),
     ("validate-returns-float", _app(ValidateReturnsAFloat), ["train", "--max-epochs", "2"],
      "ValidateReturnsAFloat.validate returned a float, return a dict of finite numbers by name, such as "
-     "{'loss': 0.1} (see the README's framework guide)"),
+     "{'loss': 0.1} (see docs/framework.md)"),
     ("train-step-not-scalar", _app(TrainStepReturnsOneLossPerItem), ["train", "--max-epochs", "2"],
      "TrainStepReturnsOneLossPerItem.train_step returned a tensor of shape [32], return the batch's loss as a "
-     "scalar tensor that requires grad (see the README's framework guide)"),
+     "scalar tensor that requires grad (see docs/framework.md)"),
     ("test-from-a-mixin", _app(MixedIn), ["test", "--epoch", "1"],
-     "MixedIn.test returned a dict, return a TestResult(summary, metrics) (see the README's framework guide)"),
+     "MixedIn.test returned a dict, return a TestResult(summary, metrics) (see docs/framework.md)"),
     ("test-metric-tensor", _app(TestMetricIsATensor), ["test", "--epoch", "1"],
      "TestMetricIsATensor.test returned metric 'loss' = tensor(", ),
     ("test-details-clash", _app(TestDetailsClash), ["test", "--epoch", "1"],
      "TestDetailsClash.test returned details ['epoch'] that clash with the epoch or a metric, give details their "
-     "own names and plain values (see the README's framework guide)"),
+     "own names and plain values (see docs/framework.md)"),
     ("others-not-plain", _app(SavesAnObject), ["train", "--max-epochs", "2"],
      "SavesAnObject.save_states_others returned a dict holding more than tensors, numbers, strings, lists and "
-     "dicts, return a dict of those (state_dict() is) (see the README's framework guide)"),
+     "dicts, return a dict of those (state_dict() is) (see docs/framework.md)"),
     ("keep-zero", _app(KeepsNone), ["train", "--max-epochs", "2"],
-     "KeepsNone.checkpoints_to_keep returned 0, return a whole number of at least 1, or None (see the README's "
-     "framework guide)"),
+     "KeepsNone.checkpoints_to_keep returned 0, return a whole number of at least 1, or None (see "
+     "docs/framework.md)"),
     ("release-others-none", _app(ReleasesNothing), ["create_release"],
      "ReleasesNothing.release_others returned None holding more than tensors, numbers, strings, lists and dicts, "
-     "return a dict of those (see the README's framework guide)"),
+     "return a dict of those (see docs/framework.md)"),
     ("early-stopping-metric-missing", _app(WatchesAMissingMetric), ["train", "--max-epochs", "2"],
      "early stopping watches validation_r2, which epoch 2 does not have, set "
      "WatchesAMissingMetric.early_stopping_metric to one of its metrics"),
     ("no-model", _app(NoModel), ["test"],
      "NoModel.init_model left self.model as NoneType, set it to a torch.nn.Module on the device it is given (see "
-     "the README's framework guide)"),
+     "docs/framework.md)"),
     ("no-model-in-train", _app(NoModel), ["train", "--max-epochs", "2"],
      "NoModel.init_model left self.model as NoneType, set it to a torch.nn.Module on the device it is given (see "
-     "the README's framework guide)"),
+     "docs/framework.md)"),
     ("judged-metric-missing", _app(judged_by=ACCURACY), ["train", "--max-epochs", "2"],
      "the app is judged by validation_accuracy but epoch 2 has only validation_loss, validation_mae, return "
      "'accuracy' from validate or declare another metric in App(judged_by=...)"),
     ("no-validation-loader", _app(data=NoValidationLoader), ["train", "--max-epochs", "2"],
      "NoValidationLoader.load_loaders left no loader for validation, which train needs: fill self.loaders[...] "
-     "(see the README's framework guide)"),
+     "(see docs/framework.md)"),
     ("hook-not-implemented", _app(NoTest), ["test"],
      "NoTest.test is not implemented, implement that hook to use this pipeline"),
 ]
@@ -210,8 +209,8 @@ def test_a_validate_metric_that_is_a_tensor_says_so(trained: Path, tmp_path: Pat
     assert _app(Tensors).run(["--experiment-name", "r", "--experiments-path", str(tmp_path / "experiments"),
                               "train", "--max-epochs", "2", "--device", "cpu"]) == 1
     assert capsys.readouterr().err == ("error: Tensors.validate returned metric 'loss' = tensor(0.5000) (a tensor: use "
-                                       ".item()), give each metric a name and a finite number (see the README's "
-                                       "framework guide)\n")
+                                       ".item()), give each metric a name and a finite number (see "
+                                       "docs/framework.md)\n")
 
 
 def test_describe_must_return_a_data_description(trained: Path, tmp_path: Path, capsys) -> None:
@@ -221,7 +220,7 @@ def test_describe_must_return_a_data_description(trained: Path, tmp_path: Path, 
          "--config-schema-file", str(trained / "config.schema.json")])
     assert code == 1 and capsys.readouterr().err == (
         "error: DescribesWithADict.describe returned {'splits': {'train': 1}}, return a DataDescription(splits={name: "
-        "size}, details={name: JSON value}) (see the README's framework guide)\n")
+        "size}, details={name: JSON value}) (see docs/framework.md)\n")
     assert not list(tmp_path.iterdir()), "init left a folder behind"
 
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from conftest import TEST_SIZE, TRAIN_SIZE
-from mnist_classifier.data import MNISTClassifierData
-from mnist_classifier.datasets import pixel_statistics
 from mnist_classifier.framework import Configuration, UserError
+from mnist_classifier.training.data import MNISTClassifierData
+from mnist_classifier.training.datasets import pixel_statistics
 
 CONFIG = {"data": {"val_split": 0.2}, "training": {"batch_size": 64, "test_batch_size": 100}}
 

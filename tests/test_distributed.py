@@ -26,7 +26,7 @@ from mnist_classifier.framework.distributed import Group
 from mnist_classifier.framework.errors import UserError
 from mnist_classifier.framework.runtime import device_of_process
 from mnist_classifier.framework.sampling import EpochSampler
-from mnist_classifier.idx import write_idx
+from mnist_classifier.training.idx import write_idx
 
 EPOCHS = "3"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
@@ -109,8 +109,8 @@ def test_devices_of_the_processes() -> None:
 
 
 def test_a_batch_that_does_not_divide_between_the_processes_is_refused() -> None:
-    from mnist_classifier.data import MNISTClassifierData
     from mnist_classifier.framework.runtime import Runtime
+    from mnist_classifier.training.data import MNISTClassifierData
 
     data = MNISTClassifierData()
     data.runtime = Runtime(torch.device("cpu"), group=Group(0, 3))

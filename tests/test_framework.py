@@ -309,7 +309,7 @@ def test_epochs_without_improvement() -> None:
 
 
 def _checkpoints(tmp_path: Path, epochs: list[int]):
-    from mnist_classifier.framework.checkpoint_manager import CheckpointManager
+    from mnist_classifier.framework.training_state import CheckpointManager
 
     experiment = Experiment(tmp_path, "r")
     experiment.checkpoints_path.mkdir(parents=True)

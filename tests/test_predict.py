@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from conftest import run_cli
 from mnist_classifier import load_release
-from mnist_classifier.images import to_mnist
+from mnist_classifier.inference.images import to_mnist
 
 FONTS = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"]
 
@@ -102,7 +102,7 @@ def test_predict_shows_the_input_the_model_received(released: Path, tmp_path: Pa
 
 
 def test_python_api_agrees_with_test_sample(released: Path, trained_workdir: Path) -> None:
-    from mnist_classifier.idx import read_idx
+    from mnist_classifier.training.idx import read_idx
 
     model = load_release(released)
     images = read_idx(trained_workdir / "data" / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)

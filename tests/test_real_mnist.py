@@ -87,7 +87,7 @@ def test_show_input_gives_back_the_mnist_digit_a_picture_was_made_of(real_mnist_
     import torch
     from PIL import ImageFilter
 
-    from mnist_classifier.idx import read_idx
+    from mnist_classifier.training.idx import read_idx
 
     release = real_mnist_experiment / "experiments" / "real" / "checkpoints" / "1.checkpoint.release.pkl"
     images = read_idx(real_mnist_experiment / "data" / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)

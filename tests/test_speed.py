@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from mnist_classifier.idx import read_idx, write_idx
+from mnist_classifier.training.idx import read_idx, write_idx
 
 NO_TORCH = """
 import sys
@@ -80,7 +80,7 @@ def test_compile_trains_records_the_graph_and_saves_plain_weights(workdir: Path)
 
     from conftest import run_cli
     from mnist_classifier.framework import checkpoints
-    from mnist_classifier.model import build_model
+    from mnist_classifier.inference.model import build_model
 
     run_cli(workdir, "--experiment-name", "c", "init", "--set", "training.batch_size=50")  # 800/50: one shape
     train = run_cli(workdir, "--experiment-name", "c", "--verbose", "train", "--max-epochs", "1", "--compile",
@@ -117,7 +117,7 @@ def test_cuda_training_resumes_and_tests(trained_workdir: Path) -> None:
     assert on_gpu.split("|")[1] == on_cpu.split("|")[1]  # the same accuracy line
     run_cli(trained_workdir, *base, "create_release", "--epoch", "6")
     release = trained_workdir / "experiments" / "base" / "checkpoints" / "6.checkpoint.release.pkl"
-    from mnist_classifier.release import load_release
+    from mnist_classifier.inference.release import load_release
 
     image = torch.zeros(28, 28, dtype=torch.uint8)
     assert load_release(release, "cpu").predict([image])[0].label == load_release(release, "cuda").predict(

@@ -9,8 +9,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
-from mnist_classifier.images import to_mnist
-from mnist_classifier.strokes import (
+from mnist_classifier.inference.images import to_mnist
+from mnist_classifier.inference.strokes import (
     channel_inks,
     dataset_stroke_width,
     detail_size,

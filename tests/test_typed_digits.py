@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_classifier import typed_digits
-from mnist_classifier.data import MNISTClassifierData
 from mnist_classifier.framework import Configuration, UserError
+from mnist_classifier.training import typed_digits
+from mnist_classifier.training.data import MNISTClassifierData
 
 CONFIG = {"data": {"val_split": 0.2, "typed_digits": {"variants": 2, "handwriting_variants": 3}},
           "training": {"batch_size": 64, "test_batch_size": 100}}
@@ -88,6 +88,6 @@ def test_no_fonts_or_a_dataset_of_clothes_is_one_line(synthetic_data: Path, monk
         make_data().create(synthetic_data)
     mnist = make_data()
     mnist.load_datasets(synthetic_data)
-    monkeypatch.setattr("mnist_classifier.data.load_split", lambda path, spec, train: mnist.datasets["train"])
+    monkeypatch.setattr("mnist_classifier.training.data.load_split", lambda path, spec, train: mnist.datasets["train"])
     with pytest.raises(UserError, match="^data.typed_digits draws digits, and fashion_mnist is not a dataset of"):
         make_data({**CONFIG, "data": {**CONFIG["data"], "dataset": "fashion_mnist"}}).create(synthetic_data)

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from conftest import REPO, make_workdir, run_cli, snapshot, write_synthetic_mnist
-from mnist_classifier.datasets import DATASETS
-from mnist_classifier.idx import read_idx
+from mnist_classifier.training.datasets import DATASETS
+from mnist_classifier.training.idx import read_idx
 
 pytestmark = pytest.mark.slow
 

@@ -1,34 +1,26 @@
 """A Skeltorch-style experiment framework: experiment folders, JSON configuration, atomic checkpoints, a CLI,
 and the ``Data`` and ``Runner`` base classes an application extends. It imports nothing from any application.
 
-``Runner``, ``EpochSampler`` and ``TensorDataset`` import torch, so they load on first access: an app's
-``--help`` and ``info`` stay fast.
+Every public name loads on first access, so importing one part imports only what that part needs: an app's
+``--help`` and ``info`` stay free of torch, and a release loads without the CLI or any pipeline.
 """
 
+from importlib import import_module
 from typing import Any
 
-from . import checkpoints
-from .app import App
-from .cli import Pipeline
-from .configuration import Configuration
-from .context import Context
-from .data import Data, DataDescription
-from .distributed import sum_over_processes
-from .errors import HookError, UserError
-from .experiment import Experiment
-from .metrics import Metric
-from .results import SampleResult, TestResult
-
-__all__ = ["App", "Context", "Pipeline", "checkpoints", "Configuration", "Data", "DataDescription", "EpochSampler",
-           "Experiment", "HookError", "Metric", "Runner", "SampleResult", "TensorDataset", "TestResult", "UserError",
-           "collate_batch", "sum_over_processes"]
-
-_LAZY = {"Runner": "runner", "EpochSampler": "sampling", "TensorDataset": "tensor_data", "collate_batch": "tensor_data"}
+_WHERE = {  # public name: the module that defines it
+    "App": "app", "Pipeline": "cli", "Context": "context", "Configuration": "configuration", "Data": "data",
+    "DataDescription": "data", "sum_over_processes": "distributed", "HookError": "errors", "UserError": "errors",
+    "Experiment": "experiment", "Metric": "metrics", "SampleResult": "results", "TestResult": "results",
+    "Runner": "runner", "EpochSampler": "sampling", "TensorDataset": "tensor_data", "collate_batch": "tensor_data",
+    "Checkpoint": "training_state", "Release": "training_state",
+}
+__all__ = sorted([*_WHERE, "checkpoints"])
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from importlib import import_module
-
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    if name == "checkpoints":
+        return import_module(".checkpoints", __name__)
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .contracts import check_loaders
 from .distributed import Group, group_from_environment
-from .errors import HookError, UserError
+from .errors import UserError
 from .experiment import Experiment
 from .logs import attach_log_file
 
@@ -69,17 +70,21 @@ class Context:
     def lock(self, experiment: Experiment) -> Iterator[None]:
         """Hold the experiment's lock for this pipeline (one writer at a time). In a group only the first process
         takes it, and the others learn whether it could: they all go on, or all stop with its error."""
-        from .distributed import share_text
+        from .strategy import make_strategy
 
         held = None
-        refused = None
-        if self.runtime.is_main:
+
+        def take() -> str | None:
+            nonlocal held
             held = experiment.lock(self.args.pipeline)
             try:
                 held.__enter__()
             except UserError as error:
-                refused, held = str(error), None
-        refused = share_text(refused, self.runtime.device) if self.runtime.group.active else refused
+                held = None
+                return str(error)
+            return None
+
+        refused = make_strategy(self.runtime).decide(take)
         if refused is not None:
             raise UserError(refused)
         try:
@@ -105,20 +110,7 @@ class Context:
         if num_workers is not None:
             data.load_datasets(self.data_path)
             data.load_loaders(self.data_path, num_workers)
-            missing = [split for split in splits if split not in data.loaders]
-            if missing:
-                raise HookError(f"{type(data).__name__}.load_loaders left no loader for {', '.join(missing)}, "
-                                f"which {self.args.pipeline} needs: fill self.loaders[...] (see the README's "
-                                "framework guide)")
-            if self.runtime.group.active:
-                from .sampling import is_epoch_seeded
-
-                whole = sorted(split for split, loader in data.loaders.items() if not is_epoch_seeded(loader))
-                if whole:
-                    raise HookError(f"{type(data).__name__}.load_loaders ordered {', '.join(whole)} without an "
-                                    f"EpochSampler, so each of the {self.runtime.group.world_size} processes would "
-                                    "see all of it: give every loader an EpochSampler (see the README's framework "
-                                    "guide)")
+            check_loaders(data, splits, self.args.pipeline, self.runtime.group.world_size)
         return data
 
     def runner(self, experiment: Experiment, data: Data, training: bool) -> Runner:

@@ -31,6 +31,7 @@ class DataDescription:
 
 
 class Data:
+    HOOKS = ("create", "load_datasets", "load_loaders", "set_epoch", "describe")
     persisted: tuple[str, ...] = ()  # attributes ``create`` computes, saved to data.json as JSON
     unit: str = "item"  # what one example is called in progress bars ("img", "sample", "doc"...)
 

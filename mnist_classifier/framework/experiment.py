@@ -10,18 +10,14 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import checkpoints
 from .configuration import Configuration
-from .distributed import group_from_environment
 from .errors import UserError
 from .lock import ExperimentLock
 from .metrics import VALIDATION_LOSS, Metric, best_epoch
 from .storage import DIR_MODE, fsync_dir, read_json, remove_temporaries, write_json
-
-if TYPE_CHECKING:
-    from torch.utils.tensorboard import SummaryWriter
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 FORMAT_VERSION = 1
@@ -48,8 +44,6 @@ class Experiment:
         self.path = self.experiments_path / self.name
         self.configuration: Configuration | None = None
         self.overrides: list[str] = []  # the init's --set options, as a record
-        self.writes = group_from_environment().is_main  # rank 1 and up: their TensorBoard events go nowhere
-        self._tbx = None
 
     # Layout -----------------------------------------------------------------------------------------------------
     @property
@@ -210,28 +204,15 @@ class Experiment:
     def write_epoch_metrics(self, epoch: int, metrics: dict[str, Any]) -> None:
         write_json(self.epoch_metrics_file(epoch), metrics)
 
+    def write_test_results(self, epoch: int, results: dict[str, Any]) -> None:
+        """``results/test-<epoch>.json``: what ``test`` measured, with its details."""
+        write_json(self.results_path / f"test-{epoch}.json", results)
+
     def read_epoch_metrics(self, epoch: int) -> dict[str, Any]:
         try:
             return read_json(self.epoch_metrics_file(epoch))
         except (OSError, ValueError):
             return {}
-
-    @property
-    def tbx(self) -> SummaryWriter:
-        """The TensorBoard ``SummaryWriter``, created on first use (importing it is slow); in a process that does
-        not write (rank 1 and up), a stand-in whose every call does nothing, so one run writes one event file."""
-        if self._tbx is None:
-            if not self.writes:
-                return _Discard()
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tbx = SummaryWriter(log_dir=str(self.tensorboard_path), flush_secs=10)
-        return self._tbx
-
-    def close(self) -> None:
-        if self._tbx is not None:
-            self._tbx.close()
-            self._tbx = None
 
     # Summary ----------------------------------------------------------------------------------------------------
     def info(self, judged_by: Metric = VALIDATION_LOSS) -> dict[str, Any]:
@@ -260,13 +241,6 @@ class Experiment:
             "interrupted": self.interrupted_path.exists(),
             "damaged": sorted(p.name for p in self.checkpoints_path.glob(f"*{checkpoints.DAMAGED_SUFFIX}*")),
         }
-
-
-class _Discard:
-    """Accepts any call and does nothing (``SummaryWriter``'s stand-in where another process writes)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: _Discard()
 
 
 def _ranges(epochs: list[int]) -> str:

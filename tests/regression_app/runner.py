@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_classifier.framework import Runner, SampleResult, TestResult, UserError
+from mnist_classifier.framework import Checkpoint, Runner, SampleResult, TestResult, UserError
 
 from .data import FEATURES
 
@@ -73,5 +73,5 @@ class RegressionRunner(Runner):
         return SampleResult(f"Test sample {sample} of epoch {self.counters['epoch']} | true {float(item['y']):.4f} | "
                             f"predicted {predicted:.4f}", {"true": float(item["y"]), "predicted": predicted})
 
-    def release_others(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    def release_others(self, checkpoint: Checkpoint) -> dict[str, Any]:
         return {"model_config": self.get_conf("model")}

@@ -1,4 +1,5 @@
-"""``create_release``: a checkpoint reduced to what using the model needs (``Runner.release_state``)."""
+"""``create_release``: a checkpoint reduced to what using the model needs (``Runner.release_state``, a
+``training_state.Release``)."""
 
 from __future__ import annotations
 

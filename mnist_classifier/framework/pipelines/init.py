@@ -8,11 +8,10 @@ from dataclasses import asdict
 from ..cli import Pipeline, seed
 from ..configuration import Configuration, apply_overrides, read_json_file, validate
 from ..context import Context
-from ..data import DataDescription
-from ..errors import HookError, UserError
+from ..contracts import check_description
+from ..errors import UserError
 from ..experiment import Experiment
 from ..logs import attach_log_file
-from ..storage import is_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,13 +42,7 @@ def run(ctx: Context) -> int:
     data = ctx.data(Configuration(values, args.seed))
     data.create(ctx.data_path)
     description, state = data.describe(), data.save()
-    if not isinstance(description, DataDescription) or not is_json(asdict(description)) or not all(
-            isinstance(name, str) and isinstance(size, int) for name, size in dict(description.splits).items()):
-        raise HookError(f"{type(data).__name__}.describe returned {description!r:.80}, return a DataDescription"
-                        "(splits={name: size}, details={name: JSON value}) (see the README's framework guide)")
-    if not is_json(state):
-        raise HookError(f"{type(data).__name__}.persisted names attributes JSON cannot hold ({', '.join(state)}), "
-                        "persist lists, numbers, strings and dicts only (see the README's framework guide)")
+    check_description(data, description, state)
     experiment.create(values, args.seed, state, overrides=args.set or [], data_description=asdict(description))
     attach_log_file(ctx.logger, experiment.log_file)
     ctx.report(f"Created experiment '{experiment.name}' in {experiment.path}")

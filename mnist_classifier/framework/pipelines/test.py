@@ -24,7 +24,7 @@ def run(ctx: Context) -> int:
         try:
             result = runner.test(epoch, runtime.device)
         finally:
-            experiment.close()
+            runner.close()
     ctx.show(result.summary)
     return 0
 

@@ -8,8 +8,7 @@ import json
 
 from ..cli import Pipeline, add_epoch, add_runtime, int_at_least
 from ..context import Context
-from ..errors import HookError
-from ..results import SampleResult
+from ..contracts import check_sample_result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,14 +24,7 @@ def run(ctx: Context) -> int:
     runtime = ctx.runtime
     with ctx.logging_into(experiment):
         runner = ctx.runner(experiment, ctx.data(experiment.configuration, experiment, 0), training=False)
-        result = runner.test_sample(ctx.args.sample, epoch, runtime.device)
-        if not isinstance(result, SampleResult) or not isinstance(result.summary, str) \
-                or not isinstance(result.details, dict):
-            raise HookError(f"{type(runner).__name__}.test_sample returned {result!r:.80}, return a "
-                            "SampleResult(summary, details) (see the README's framework guide)")
-        if runner.counters["epoch"] != epoch:
-            raise HookError(f"{type(runner).__name__}.test_sample was asked for epoch {epoch} but used epoch "
-                            f"{runner.counters['epoch']}, call self.load_states(epoch) first when epoch is not None")
+        result = check_sample_result(runner, runner.test_sample(ctx.args.sample, epoch, runtime.device), epoch)
         ctx.logger.info(result.summary)
     if ctx.args.json:
         print(json.dumps({"epoch": epoch, "summary": result.summary, **result.details}, indent=2))

@@ -66,6 +66,8 @@ def stop_on_signals(runner: Runner) -> Iterator[None]:
 
 
 def run(ctx: Context) -> int:
+    from ..loop import train  # torch: not imported by --help
+
     args = ctx.args
     experiment = ctx.experiment()
     until = max_epochs(args, experiment.configuration)
@@ -85,9 +87,8 @@ def run(ctx: Context) -> int:
             ctx.logger.info(f"Training '{experiment.name}' on {where} from epoch {runner.counters['epoch']} "
                             f"to {until}")
             try:
-                runner.train(until, args.log_period)
+                train(runner, until, args.log_period)
             finally:
-                experiment.close()
                 runner.close()
     if runtime.is_main:
         for line in train_summary(experiment.name, runner.history, ctx.app.judged_by,

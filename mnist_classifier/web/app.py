@@ -30,10 +30,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .framework import UserError
-from .images import MAX_PIXELS, ImageTooLargeError, open_image
-from .predict import as_json
-from .release import ReleasedModel
+from ..framework.errors import UserError
+from ..inference.images import MAX_PIXELS, ImageTooLargeError, open_image
+from ..inference.release import ReleasedModel
 
 PAGE = Path(__file__).with_name("page")
 MAX_BYTES = 10 * 1024 * 1024
@@ -91,7 +90,7 @@ def _classify(model: ReleasedModel, data: bytes, top_k: int, show_input: bool) -
     except UserError as error:
         raise BadRequest(422, f"{error}, send a PNG, JPEG, BMP, GIF or WebP image") from None
     prediction = model.predict([image], top_k)[0]
-    answer = as_json(prediction)
+    answer = prediction.to_json()
     if show_input:
         png = io.BytesIO()
         Image.fromarray(prediction.input.numpy(), mode="L").save(png, format="PNG")

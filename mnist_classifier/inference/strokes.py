@@ -36,6 +36,7 @@ from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 from skimage.morphology import skeletonize
 
 WORK_SCALE = 4  # dataset images are measured at this many times their resolution
+MNIST_STROKE_WIDTH = 2.76  # dataset_stroke_width of MNIST's training images: older experiments' and releases'
 MAX_SIDE = 512  # pictures are reduced to this longer side first: a digit needs no more, and it keeps work fast
 SMALL_SIDE = 48  # a picture with a shorter side is enlarged, and its paper taken from its border
 SMALL_TARGET = 96  # ...to about this longer side

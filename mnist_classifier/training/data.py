@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import DataLoader
 
-from .datasets import DATASETS, MNIST_STATS, MNIST_STROKE_WIDTH, DatasetSpec, load_split, pixel_statistics
-from .framework import Data, DataDescription, EpochSampler, TensorDataset, UserError, collate_batch
-from .model import to_model_input
-from .strokes import dataset_stroke_width
+from ..framework import Data, DataDescription, EpochSampler, TensorDataset, UserError, collate_batch
+from ..inference.model import to_model_input
+from ..inference.strokes import MNIST_STROKE_WIDTH, dataset_stroke_width
+from .datasets import DATASETS, MNIST_STATS, DatasetSpec, load_split, pixel_statistics
 
 if TYPE_CHECKING:
     from .augmentation import Augmentation

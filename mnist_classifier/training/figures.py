@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import io
 import os
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .framework import Experiment
-from .framework.storage import atomic_write
+from ..framework import Experiment
+from ..framework.storage import atomic_write
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 _FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/local/share/fonts/DejaVuSans.ttf")
 
@@ -90,7 +94,7 @@ def as_tensor(image: Image.Image) -> torch.Tensor:
     return torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(image.size[1], image.size[0], 3)
 
 
-def save_test_figures(experiment: Experiment, confusion: torch.Tensor,
+def save_test_figures(experiment: Experiment, writer: SummaryWriter, confusion: torch.Tensor,
                       mistakes: tuple[torch.Tensor, torch.Tensor, torch.Tensor], class_names: list[str],
                       epoch: int) -> None:
     """``results/confusion-<epoch>.png`` and ``results/misclassified-<epoch>.png``, also in TensorBoard."""
@@ -102,4 +106,4 @@ def save_test_figures(experiment: Experiment, confusion: torch.Tensor,
         buffer = io.BytesIO()
         figure.save(buffer, format="PNG")
         atomic_write(experiment.results_path / f"{name}-{epoch}.png", buffer.getvalue())
-        experiment.tbx.add_image(f"test/{name}", as_tensor(figure), epoch, dataformats="HWC")
+        writer.add_image(f"test/{name}", as_tensor(figure), epoch, dataformats="HWC")

@@ -9,18 +9,19 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..framework import Checkpoint, Metric, Runner, SampleResult, TestResult, UserError
+from ..inference.calibration import Calibration, fit, outputs
+from ..inference.model import build_model, model_kwargs
+from ..inference.release import ReleaseContents
 from .augmentation import Augmentation
-from .calibration import Calibration, fit, outputs
 from .evaluation import Evaluation, evaluate
 from .figures import save_test_figures
-from .framework import Metric, Runner, SampleResult, TestResult, UserError
-from .model import build_model, model_kwargs
 
 
 class MNISTClassifierRunner(Runner):
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
     # Judged by validation accuracy (see __main__.py), but patience watches the validation loss, which keeps
-    # improving after accuracy saturates at 99%; the README documents early stopping this way since 0.1.
+    # improving after accuracy saturates at 99%; docs/experiments.md documents early stopping this way.
     early_stopping_metric = Metric("validation_loss", higher_is_better=False)
     input_shape = (1, 28, 28)
 
@@ -120,8 +121,8 @@ class MNISTClassifierRunner(Runner):
             self.load_states(epoch)
         evaluation = self.evaluate("test", device, keep_mistakes=48)
         if self.is_main:  # one writer
-            save_test_figures(self.experiment, evaluation.confusion, evaluation.mistakes, self.data.class_names,
-                              self.counters["epoch"])
+            save_test_figures(self.experiment, self.tensorboard.writer, evaluation.confusion, evaluation.mistakes,
+                              self.data.class_names, self.counters["epoch"])
         summary = (f"Test of epoch {self.counters['epoch']} | accuracy {100 * evaluation.accuracy:.2f}% "
                    f"({evaluation.correct}/{evaluation.total}) | loss {evaluation.loss:.4f}")
         return TestResult(summary, {"loss": evaluation.loss, "accuracy": evaluation.accuracy}, evaluation.details())
@@ -159,18 +160,13 @@ class MNISTClassifierRunner(Runner):
                          f"ECE {calibration.ece[0]:.4f} -> {calibration.ece[1]:.4f}")
         return calibration
 
-    def release_others(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
-        last = (checkpoint.get("history") or [{}])[-1]
-        config = self.model_config()
-        spec = self.data.spec
-        return {
-            "architecture": {"name": config["name"], "class": type(self.model).__name__,
-                             "kwargs": model_kwargs(config, self.input_shape, len(self.data.class_names)),
-                             "input_shape": list(self.input_shape)},
-            "dataset": self.data.dataset,
-            "normalization": {"mean": [self.data.mean], "std": [self.data.std]},
-            "preprocessing": {"box": spec.box, "centre": spec.centre, "stroke_width": self.data.stroke_width},
-            "class_names": list(self.data.class_names),
-            "test_accuracy": last.get("test_accuracy"),
-            "calibration": self.calibrate().to_dict(),
-        }
+    def release_others(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        """The release's ``ReleaseContents``: what ``load_release`` needs to read pictures as this model's."""
+        last = (checkpoint.history or [{}])[-1]
+        config, spec = self.model_config(), self.data.spec
+        architecture = {"name": config["name"], "class": type(self.model).__name__,
+                        "kwargs": model_kwargs(config, self.input_shape, len(self.data.class_names)),
+                        "input_shape": list(self.input_shape)}
+        return ReleaseContents(architecture, self.data.mean, self.data.std, list(self.data.class_names),
+                               self.data.dataset, spec.box, spec.centre, self.data.stroke_width,
+                               last.get("test_accuracy"), self.calibrate()).to_dict()

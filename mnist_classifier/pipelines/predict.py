@@ -7,13 +7,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .framework import Context, Pipeline, UserError
-from .framework.cli import add_epoch, int_at_least
+from ..framework import Context, Pipeline, UserError
+from ..framework.cli import add_epoch, int_at_least
 
 if TYPE_CHECKING:
-    from .release import Prediction, ReleasedModel
+    from ..inference.release import Prediction, ReleasedModel
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def load_model(ctx: Context) -> ReleasedModel:
     """The model ``--release PATH`` names, or the checkpoint ``--experiment-name NAME [--epoch E]`` names, on the
     pipeline's ``--device`` (``predict`` and ``serve``)."""
-    from .release import ReleasedModel, load_release
+    from ..inference.release import ReleasedModel, load_release
 
     args = ctx.args
     device = ctx.runtime.device
@@ -41,16 +41,8 @@ def load_model(ctx: Context) -> ReleasedModel:
         epoch = experiment.resolve_epoch(args.epoch)
         data = ctx.data(experiment.configuration, experiment, 0, splits=("validation",))  # for the calibration
         runner = ctx.runner(experiment, data, training=False)
-        state = runner.load_states(epoch)
-        return ReleasedModel(runner.release_state(state), device, model=runner.model)
+        return ReleasedModel(runner.release_state(runner.load_states(epoch)), device, model=runner.model)
     raise UserError(f"{args.pipeline} needs a model, give --release PATH or --experiment-name NAME")
-
-
-def as_json(prediction: Prediction) -> dict[str, Any]:
-    """The fields ``predict --json`` prints for one image, and ``serve``'s ``/predict`` answers."""
-    return {"label": prediction.label, "probability": prediction.probability, "confidence": prediction.confidence,
-            "status": prediction.status,
-            "top_k": [{"label": label, "probability": p} for label, p in prediction.top]}
 
 
 def as_text(prediction: Prediction) -> str:
@@ -108,7 +100,7 @@ def run(ctx: Context) -> int:
             results.append({"path": path, "error": problems[path]})
             continue
         prediction = predictions[path]
-        results.append({"path": path, **as_json(prediction)})
+        results.append({"path": path, **prediction.to_json()})
         if shown is not None:
             results[-1]["input"] = str(save_input(prediction, shown, path, written))
         if not args.json:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .framework import sum_over_processes
+from ..framework import sum_over_processes
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .framework import UserError
+from ..framework import UserError
 from .strokes import MAX_SIDE, digit_ink
 
 

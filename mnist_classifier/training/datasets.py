@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .framework import TensorDataset, UserError
+from ..framework import TensorDataset, UserError
 from .idx import read_idx
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -37,7 +37,6 @@ DATASETS: dict[str, DatasetSpec] = {
                           centre="box"),
 }
 MNIST_STATS = (0.1307, 0.3081)  # experiments made before statistics were stored in data.json were all MNIST
-MNIST_STROKE_WIDTH = 2.76  # strokes.dataset_stroke_width of MNIST's training images: older experiments'
 
 
 def raw_folder(data_path: Path, spec: DatasetSpec) -> Path:

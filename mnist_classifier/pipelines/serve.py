@@ -8,9 +8,9 @@ import importlib.util
 import signal
 from pathlib import Path
 
-from .framework import Context, Pipeline, UserError
-from .framework.cli import add_epoch, int_at_least
-from .framework.network import listen, url
+from ..framework import Context, Pipeline, UserError
+from ..framework.cli import add_epoch, int_at_least
+from ..framework.network import listen, url
 from .predict import load_model
 
 WEB_PACKAGES = ("starlette", "uvicorn", "multipart")
@@ -49,7 +49,7 @@ def run(ctx: Context) -> int:
         raise UserError(f"serve needs {', '.join(missing)}, install them with pip install 'mnist_classifier[serve]'")
     import uvicorn
 
-    from .web import create_web_app
+    from ..web.app import create_web_app
 
     args = ctx.args
     model = load_model(ctx)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .framework import UserError
+from ..framework import UserError
 
 
 def read_idx(path: Path, ndim: int) -> torch.Tensor:
