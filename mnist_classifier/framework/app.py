@@ -85,7 +85,8 @@ class App:
         except Interrupted as stop:
             logger.info(f"Interrupted: {stop}")
             if not rank:
-                print(f"interrupted: {stop}; run the same train command to continue", file=sys.stderr, flush=True)
+                print(f"interrupted: {stop}; run the same {args.pipeline} command to continue", file=sys.stderr,
+                      flush=True)
             return 128 + stop.signum
         except KeyboardInterrupt:
             fail("interrupted, run the same command again to continue")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
     from .runner import Runner
 
 
-def train(runner: Runner, max_epochs: int, log_period: int) -> None:
-    """Train from the loaded state up to epoch ``max_epochs``, checkpointing after every epoch.
+def train(runner: Runner, max_epochs: int, log_period: int,
+          after_epoch: Callable[[Runner], bool] | None = None) -> None:
+    """Train from the loaded state up to epoch ``max_epochs``, checkpointing after every epoch; after each
+    checkpoint, ``after_epoch(runner)`` (a sweep's pruner) may end training there by returning ``True``.
 
     After ``runner.stop_signal`` is set (SIGINT/SIGTERM) the current step finishes, the position inside the epoch
     is saved to ``interrupted.checkpoint.pkl`` and ``Interrupted`` is raised; the next ``train`` goes on there.
@@ -50,6 +53,8 @@ def train(runner: Runner, max_epochs: int, log_period: int) -> None:
         _stop_if_asked(runner, None)
         stop = _train_epoch(runner, log_period)
         _stop_if_asked(runner, f"the end of epoch {runner.counters['epoch']}")
+        if after_epoch is not None and after_epoch(runner):
+            break
         if stop:
             runner.logger.info(f"Early stopping after epoch {runner.counters['epoch']}")
             break

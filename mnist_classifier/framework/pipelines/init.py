@@ -36,17 +36,25 @@ def run(ctx: Context) -> int:
     schema = read_json_file(args.config_schema_file, "schema file")
     if not isinstance(schema, dict):
         raise UserError(f"schema file {args.config_schema_file} must hold a JSON object, fix the file")
-    config, origins = apply_overrides(config, args.set or [])
-    values = validate(config, schema, f"configuration file {args.config_path}", origins)
-    ctx.logger.info(f"Creating experiment '{experiment.name}' with seed {args.seed}")
-    data = ctx.data(Configuration(values, args.seed))
-    data.create(ctx.data_path)
-    description, state = data.describe(), data.save()
-    check_description(data, description, state)
-    experiment.create(values, args.seed, state, overrides=args.set or [], data_description=asdict(description))
+    create_experiment(ctx, experiment, config, schema, args.set or [], args.seed,
+                      f"configuration file {args.config_path}")
     attach_log_file(ctx.logger, experiment.log_file)
     ctx.report(f"Created experiment '{experiment.name}' in {experiment.path}")
     return 0
+
+
+def create_experiment(ctx: Context, experiment: Experiment, config: dict, schema: dict, overrides: list[str],
+                      seed: int, config_name: str) -> None:
+    """Validate ``config`` with its ``overrides`` against ``schema``, let the app's ``Data.create`` fix the splits,
+    and create the experiment's folder (all or nothing). ``init`` and each trial of a sweep make theirs here."""
+    config, origins = apply_overrides(config, overrides)
+    values = validate(config, schema, config_name, origins)
+    ctx.logger.info(f"Creating experiment '{experiment.name}' with seed {seed}")
+    data = ctx.data(Configuration(values, seed))
+    data.create(ctx.data_path)
+    description, state = data.describe(), data.save()
+    check_description(data, description, state)
+    experiment.create(values, seed, state, overrides=overrides, data_description=asdict(description))
 
 
 PIPELINE = Pipeline("init", "create an experiment from a configuration file", add_arguments, run)

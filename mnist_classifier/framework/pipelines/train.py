@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -19,6 +19,7 @@ from ..reports import train_summary
 
 if TYPE_CHECKING:
     from ..configuration import Configuration
+    from ..experiment import Experiment
     from ..runner import Runner
 
 
@@ -66,35 +67,46 @@ def stop_on_signals(runner: Runner) -> Iterator[None]:
 
 
 def run(ctx: Context) -> int:
-    from ..loop import train  # torch: not imported by --help
-
     args = ctx.args
     experiment = ctx.experiment()
     until = max_epochs(args, experiment.configuration)
     if args.epoch is not None:
         experiment.resolve_epoch(args.epoch)
     runtime = ctx.runtime  # checked (and the other processes joined) before the experiment is touched
+    runner = train_experiment(ctx, experiment, until, args.epoch, args.log_period, args.num_workers)
+    if runtime.is_main:
+        for line in train_summary(experiment.name, runner.history, ctx.app.judged_by,
+                                  experiment.checkpoint_epochs()):
+            ctx.report(line)
+    return 0
+
+
+def train_experiment(ctx: Context, experiment: Experiment, until: int, epoch: int | None = None,
+                     log_period: int = 100, num_workers: int = 0,
+                     after_epoch: Callable[[Runner], bool] | None = None) -> Runner:
+    """Train ``experiment`` up to epoch ``until`` from ``epoch`` (``None``: its newest state), holding its lock,
+    with signals asking for a stop after the current step; ``after_epoch`` as ``loop.train`` takes it. ``train``
+    and each trial of a sweep train here."""
+    from ..loop import train  # torch: not imported by --help
+
+    runtime = ctx.runtime
     with ctx.lock(experiment), ctx.logging_into(experiment):
         if runtime.is_main:
             experiment.remove_temporaries()
-        data = ctx.data(experiment.configuration, experiment, args.num_workers, splits=("train", "validation"))
+        data = ctx.data(experiment.configuration, experiment, num_workers, splits=("train", "validation"))
         runner = ctx.runner(experiment, data, training=True)
         with stop_on_signals(runner):
-            runner.load_states(args.epoch)
+            runner.load_states(epoch)
             attach_log_file(ctx.logger, experiment.log_file)
             where = f"{runtime.group.world_size} processes ({runtime.device.type})" if runtime.group.active \
                 else str(runtime.device)
             ctx.logger.info(f"Training '{experiment.name}' on {where} from epoch {runner.counters['epoch']} "
                             f"to {until}")
             try:
-                train(runner, until, args.log_period)
+                train(runner, until, log_period, after_epoch)
             finally:
                 runner.close()
-    if runtime.is_main:
-        for line in train_summary(experiment.name, runner.history, ctx.app.judged_by,
-                                  experiment.checkpoint_epochs()):
-            ctx.report(line)
-    return 0
+    return runner
 
 
 PIPELINE = Pipeline("train", "train, resuming from the newest checkpoint", add_arguments, run, distributed=True)
