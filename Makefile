@@ -17,7 +17,7 @@ CLI := $(PY) -m mnist_classifier --experiment-name $(NAME) --data-path $(DATA_PA
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,serve]'
+	$(PY) -m pip install -q -e '.[test,serve,sweep]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -20,7 +20,7 @@ NO_TORCH = """
 import sys
 from mnist_classifier.__main__ import main
 code = main(sys.argv[1:])
-heavy = sorted(m for m in ("torch", "torchvision", "tensorboard", "numpy") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "torchvision", "tensorboard", "numpy", "optuna") if m in sys.modules)
 print("IMPORTED:" + ",".join(heavy))
 """
 
@@ -32,8 +32,9 @@ def _imports(cwd: Path, *argv: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def test_help_info_and_tensorboard_never_import_torch(trained_workdir: Path) -> None:
+def test_help_info_compare_and_tensorboard_never_import_torch(trained_workdir: Path) -> None:
     assert _imports(trained_workdir, "info", "--experiment-name", "base") == "IMPORTED:"
+    assert _imports(trained_workdir, "compare", "base", "--json") == "IMPORTED:"
     assert _imports(trained_workdir, "info", "--experiment-name", "base", "--json") == "IMPORTED:"
     with socket.create_server(("127.0.0.1", 0)) as busy:  # stops right before TensorBoard would start
         port = str(busy.getsockname()[1])

@@ -208,6 +208,13 @@ class Experiment:
         """``results/test-<epoch>.json``: what ``test`` measured, with its details."""
         write_json(self.results_path / f"test-{epoch}.json", results)
 
+    def read_trial(self) -> dict[str, Any] | None:
+        """``trial.json`` when the experiment is a sweep's trial: its sweep, number, parameters and state."""
+        try:
+            return read_json(self.path / "trial.json")
+        except (OSError, ValueError):
+            return None
+
     def read_epoch_metrics(self, epoch: int) -> dict[str, Any]:
         try:
             return read_json(self.epoch_metrics_file(epoch))
@@ -239,6 +246,7 @@ class Experiment:
             "releases": [{"epoch": e, "file": self.release_path(e).name, **self.read_epoch_metrics(e)}
                          for e in self.release_epochs()],
             "interrupted": self.interrupted_path.exists(),
+            **({"trial": trial} if (trial := self.read_trial()) else {}),
             "damaged": sorted(p.name for p in self.checkpoints_path.glob(f"*{checkpoints.DAMAGED_SUFFIX}*")),
         }
 

@@ -41,7 +41,12 @@ def train_summary(name: str, history: list[dict[str, Any]], judged_by: Metric, k
 
 def format_info(summary: dict[str, Any]) -> str:
     """``Experiment.info()`` as the listing ``info`` prints."""
-    lines = [f"Experiment '{summary['name']}' in {summary['path']}", f"Seed: {summary['seed']}", "Configuration:"]
+    lines = [f"Experiment '{summary['name']}' in {summary['path']}"]
+    if trial := summary.get("trial"):
+        lines.append(f"Trial {trial['number']} of sweep '{trial['sweep']}': {trial['state']}"
+                     + (f" ({trial['reason']})" if trial.get("reason") else "") + " | "
+                     + ", ".join(f"{key} {_format_value(value)}" for key, value in trial["params"].items()))
+    lines += [f"Seed: {summary['seed']}", "Configuration:"]
     lines += [f"  {key} = {json.dumps(value)}" for key, value in _flatten(summary["config"])]
     if summary.get("overrides"):
         lines.append("Set at init: " + " ".join(f"--set {item}" for item in summary["overrides"]))

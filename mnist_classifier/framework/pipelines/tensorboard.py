@@ -1,5 +1,5 @@
-"""``tensorboard``: TensorBoard on one experiment's logs (or all, ``--compare``), as a subprocess started from an
-argument list, never through a shell. No torch."""
+"""``tensorboard``: TensorBoard on one experiment's logs (a sweep's: all its trials; every experiment with
+``--compare``), as a subprocess started from an argument list, never through a shell. No torch."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..cli import Pipeline, port
 from ..context import Context
 from ..errors import UserError
 from ..network import listen
+from ..sweep import Sweep
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,17 +25,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context) -> int:
     args = ctx.args
+    sweep = None if args.compare else Sweep(args.experiments_path, args.experiment_name)
     if args.compare:
         logdir = Path(args.experiments_path)
         if not logdir.is_dir():
             raise UserError(f"experiments folder {logdir} does not exist, create an experiment with init first")
+        where = ["--logdir", str(logdir)]
+    elif sweep.exists():  # every trial, named as compare names it, so HParams ranks them side by side
+        logdir, trials = sweep.path, sweep.trial_names()
+        if not trials:
+            raise UserError(f"sweep '{sweep.name}' has no trial yet, run it first")
+        where = ["--logdir_spec", ",".join(f"{name}:{Path(args.experiments_path) / name / 'tensorboard'}"
+                                           for name in trials)]
     else:
         logdir = ctx.experiment().tensorboard_path
+        where = ["--logdir", str(logdir)]
     if importlib.util.find_spec("tensorboard") is None:
         raise UserError("TensorBoard is not installed, install it with 'pip install tensorboard'")
     listen(args.host, args.port).close()  # a busy port or a bad host is one line here, not TensorBoard's output
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
-               "--host", args.host, "--port", str(args.port)]
+    command = [sys.executable, "-m", "tensorboard.main", *where, "--host", args.host, "--port", str(args.port)]
     ctx.report(f"TensorBoard for {logdir} at http://{args.host}:{args.port}/ (Ctrl-C to stop)")
     process = subprocess.Popen(command)
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

@@ -1,0 +1,283 @@
+"""A hyperparameter sweep on Optuna whose trials are experiments: the sweep's folder, its study, and the worker
+that runs trials until the sweep has as many as it was asked for.
+
+``<experiments>/<S>/`` holds ``sweep.json`` (the base configuration and its schema, the search space, the
+objective, the seed, the pruner, the number of trials) and the study's storage, Optuna's journal file
+(``journal.log``: no server, no SQLite locking) unless ``--storage`` names a database. Trial N is the experiment
+``<S>.N`` beside it, with ``trial.json`` (its sweep, number, parameters and state), so every pipeline works on it
+and ``compare`` reads JSON only.
+
+Nothing is lost: a trial interrupted by a signal saves its state as ``train`` does and is marked for a retry; a
+trial left RUNNING by a worker that died is recognised because no worker holds its lock in ``<S>/locks/`` (the
+kernel drops a dead process's lock). Either is retried with the same parameters (Optuna's
+``RetryHeartbeatStaleTrialCallback``), in the same experiment, which resumes from its newest checkpoint. The
+sampler is seeded by (seed, the trial's index), so one worker's sweep, interrupted or not, draws the same
+parameters in the same order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import search_space
+from .errors import HookError, Interrupted, UserError
+from .experiment import Experiment, check_name
+from .lock import ExperimentLock
+from .metrics import Metric, best_epoch
+from .storage import read_json, write_json
+
+if TYPE_CHECKING:
+    import optuna
+
+    from .context import Context
+    from .runner import Runner
+
+FORMAT = 1
+PRUNERS = ("median", "hyperband", "none")
+FINISHED, PRUNED, FAILED, RUNNING, INTERRUPTED = "finished", "pruned", "failed", "running", "interrupted"
+
+
+@dataclass
+class Settings:
+    """What ``sweep.json`` holds: everything the same command needs to continue the sweep."""
+
+    config: dict[str, Any]
+    schema: dict[str, Any]
+    space: dict[str, Any]
+    trials: int
+    seed: int
+    pruner: str
+    max_epochs: int
+    objective: dict[str, Any]  # {"metric": "validation_accuracy", "higher_is_better": true}
+    storage: str | None = None
+    format: int = FORMAT
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Settings:
+        return cls(**{key: state[key] for key in cls.__dataclass_fields__ if key in state})
+
+
+class Sweep:
+    """The folder ``<experiments_path>/<name>/`` and the experiments of its trials."""
+
+    def __init__(self, experiments_path: Path, name: str | None) -> None:
+        self.name = check_name(name)
+        self.experiments_path = Path(experiments_path)
+        self.path = self.experiments_path / self.name
+        self.settings_file = self.path / "sweep.json"
+        self.journal = self.path / "journal.log"
+
+    def exists(self) -> bool:
+        return self.settings_file.is_file()
+
+    def create(self, settings: Settings) -> None:
+        if self.path.exists():
+            raise UserError(f"'{self.name}' already exists in {self.experiments_path} and is not a sweep, choose "
+                            "another name")
+        self.path.mkdir(parents=True)
+        write_json(self.settings_file, asdict(settings))
+
+    def load(self) -> Settings:
+        try:
+            return Settings.from_dict(read_json(self.settings_file))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UserError(f"{self.settings_file} is missing or damaged ({type(error).__name__}), restore it or "
+                            "start another sweep") from None
+
+    def trial_lock(self, index: int) -> ExperimentLock:
+        """Held by the worker running trial ``index`` from the moment it has it, until it ends."""
+        (self.path / "locks").mkdir(exist_ok=True)
+        return ExperimentLock(self.path / "locks" / f"{index}.lock", self.trial_name(index), "sweep")
+
+    def trial_name(self, number: int) -> str:
+        return f"{self.name}.{number}"
+
+    def trial_names(self) -> list[str]:
+        """The experiments of this sweep's trials, by trial number."""
+        found = []
+        for path in self.experiments_path.glob(f"{self.name}.*"):
+            suffix = path.name[len(self.name) + 1:]
+            if suffix.isdigit() and (path / "trial.json").is_file():
+                found.append((int(suffix), path.name))
+        return [name for _, name in sorted(found)]
+
+    def study(self, settings: Settings) -> optuna.Study:
+        """The sweep's Optuna study, created on first use (``load_if_exists``)."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if settings.storage:
+            storage: Any = settings.storage
+        else:
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            storage = JournalStorage(JournalFileBackend(str(self.journal)))
+        pruner = {"median": optuna.pruners.MedianPruner(), "hyperband": optuna.pruners.HyperbandPruner(),
+                  "none": optuna.pruners.NopPruner()}[settings.pruner]
+        direction = "maximize" if settings.objective["higher_is_better"] else "minimize"
+        try:
+            return optuna.create_study(study_name=self.name, storage=storage, direction=direction, pruner=pruner,
+                                       load_if_exists=True)
+        except (ImportError, ValueError, RuntimeError) as error:  # a bad URL, a driver missing, no server
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UserError(f"cannot open the sweep's storage ({reason}), check --storage") from None
+
+
+def trial_index(trial: optuna.trial.FrozenTrial) -> int | None:
+    """The trial's place in the sweep (``<S>.<index>``): given at its first attempt, kept by its retries, so the
+    trials of a sweep are numbered 0, 1, 2... whatever was retried on the way."""
+    index = trial.user_attrs.get("index")
+    return int(index) if index is not None else None
+
+
+def counts_toward(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial ended for good: finished, pruned, or failed on its own (its ``reason`` says why); an
+    interrupted or lost attempt is retried instead."""
+    import optuna
+
+    states = optuna.trial.TrialState
+    return trial.state in (states.COMPLETE, states.PRUNED) or \
+        (trial.state == states.FAIL and "reason" in trial.user_attrs)
+
+
+def recover(study: optuna.Study, sweep: Sweep, logger: Any, since: datetime.datetime) -> None:
+    """Fail every RUNNING trial that no worker holds (its worker died) and that began before this worker did
+    (``since``: a trial just asked for is taken a moment later), then queue a retry, with the same parameters, of
+    every trial whose latest attempt was interrupted or lost."""
+    import warnings
+
+    import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        index, began = trial_index(trial), trial.datetime_start
+        if (began is None or began < since) and (index is None or not _is_held(sweep, index)):
+            logger.warning(f"trial {index} of sweep '{sweep.name}' was left running by a worker that stopped; it "
+                           "resumes from its newest checkpoint")
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    latest: dict[int | str, optuna.trial.FrozenTrial] = {}
+    for trial in study.get_trials(deepcopy=False):  # in the order of their numbers
+        index = trial_index(trial)
+        latest[index if index is not None else f"#{trial.number}"] = trial
+    with warnings.catch_warnings():  # "experimental": it is the callback Optuna retries its own stale trials with
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)
+    for trial in latest.values():
+        if trial.state == optuna.trial.TrialState.FAIL and "reason" not in trial.user_attrs:
+            retry(study, trial)
+
+
+def _is_held(sweep: Sweep, index: int) -> bool:
+    """Whether a worker holds trial ``index`` (the kernel releases a dead process's lock)."""
+    if not sweep.trial_lock(index).path.exists():
+        return False
+    try:
+        with sweep.trial_lock(index):
+            return False
+    except UserError:
+        return True
+
+
+def run_worker(ctx: Context, sweep: Sweep, settings: Settings) -> int:
+    """Run trials until the sweep has ``settings.trials`` that ended for good, counting those other workers are
+    running; returns how many this worker ran."""
+    import optuna
+
+    study = sweep.study(settings)
+    dimensions = search_space.parse(settings.space, str(sweep.settings_file))
+    since = datetime.datetime.now() - datetime.timedelta(seconds=1)  # Optuna's clock: local time
+    ran = 0
+    while True:
+        recover(study, sweep, ctx.logger, since)
+        trials = study.get_trials(deepcopy=False)
+        states = [t.state for t in trials]
+        waiting, running = states.count(optuna.trial.TrialState.WAITING), states.count(optuna.trial.TrialState.RUNNING)
+        if not waiting and sum(counts_toward(t) for t in trials) + running >= settings.trials:
+            return ran
+        # Seeded by the index the next new trial gets when no other worker asks first, as with one worker.
+        firsts = sum("failed_trial" not in t.system_attrs for t in trials)
+        study.sampler = optuna.samplers.TPESampler(seed=(settings.seed * 1_000_003 + firsts) % 2**32)
+        trial = study.ask()  # a retry waiting for a worker first: its parameters and index are fixed
+        frozen = study.get_trials(deepcopy=False)
+        index = trial_index(frozen[trial.number])
+        if index is None:  # its first attempt's place among the first attempts: unique, whoever asked
+            first = int(frozen[trial.number].system_attrs.get("failed_trial", trial.number))
+            index = sum("failed_trial" not in t.system_attrs for t in frozen[:first])
+            trial.set_user_attr("index", index)
+        with sweep.trial_lock(index):
+            params = {dimension.key: dimension.suggest(trial) for dimension in dimensions}
+            run_trial(ctx, sweep, settings, study, trial, params, index)
+        ran += 1
+
+
+def run_trial(ctx: Context, sweep: Sweep, settings: Settings, study: optuna.Study, trial: optuna.Trial,
+              params: dict[str, Any], number: int) -> str:
+    """One trial in its experiment (created on its first attempt, resumed on a retry): report the judged metric
+    after every epoch, stop when the pruner says so, and tell the study how it ended. Returns its state."""
+    import optuna
+
+    from .logs import attach_log_file, setup_logging
+    from .pipelines.init import create_experiment
+    from .pipelines.train import train_experiment
+
+    experiment = Experiment(sweep.experiments_path, sweep.trial_name(number))
+    metric = Metric(settings.objective["metric"], settings.objective["higher_is_better"])
+    logger = setup_logging(f"{ctx.app.name}.{experiment.name}", ctx.args.verbose)
+    trial_ctx = dataclasses.replace(ctx, logger=logger)  # the trial's log goes to its own verbose.log
+    ctx.report(f"Trial {number} of sweep '{sweep.name}': " + ", ".join(f"{k}={v}" for k, v in params.items()))
+
+    pruned = False
+
+    def report(runner: Runner) -> bool:
+        nonlocal pruned
+        epoch, value = runner.counters["epoch"], runner.history[-1].get(metric.key)
+        if value is not None:
+            trial.report(float(value), epoch)
+            pruned = trial.should_prune()
+        return pruned
+
+    try:
+        if not experiment.config_file.exists():
+            create_experiment(trial_ctx, experiment, settings.config, settings.schema,
+                              search_space.overrides(params), settings.seed, f"sweep '{sweep.name}'")
+            attach_log_file(logger, experiment.log_file)
+        else:  # a retry: its experiment goes on from its newest checkpoint
+            experiment.load()
+        _write_trial(experiment, sweep, number, params, RUNNING)
+        runner = train_experiment(trial_ctx, experiment, settings.max_epochs, after_epoch=report)
+    except Interrupted:  # its state is saved: the next run retries it there (see ``recover``)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        _write_trial(experiment, sweep, number, params, INTERRUPTED)
+        raise
+    except (UserError, HookError) as error:
+        trial.set_user_attr("reason", str(error))
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        _write_trial(experiment, sweep, number, params, FAILED, reason=str(error))
+        ctx.report(f"Trial {number} failed: {error}")
+        return FAILED
+    best = best_epoch(runner.history, metric)
+    value = next(entry[metric.key] for entry in runner.history if entry["epoch"] == best)
+    if pruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        _write_trial(experiment, sweep, number, params, PRUNED)
+        ctx.report(f"Trial {number} pruned after epoch {runner.counters['epoch']}")
+        return PRUNED
+    study.tell(trial, float(value))
+    _write_trial(experiment, sweep, number, params, FINISHED)
+    ctx.report(f"Trial {number} finished: {metric.label} {value:.4f} at epoch {best}")
+    return FINISHED
+
+
+def _write_trial(experiment: Experiment, sweep: Sweep, number: int, params: dict[str, Any], state: str,
+                 reason: str | None = None) -> None:
+    """``trial.json``: what ``compare`` and ``info`` show of the trial; the folder exists once it is created."""
+    if experiment.path.is_dir():
+        write_json(experiment.path / "trial.json", {"sweep": sweep.name, "number": number, "params": params,
+                                                     "state": state, **({"reason": reason} if reason else {})})
+
+

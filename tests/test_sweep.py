@@ -1,0 +1,255 @@
+"""``sweep`` and ``compare`` on the second app (``tests/regression_app``), through its CLI: a sweep is a folder
+whose trials are experiments; it continues where it stopped, never loses a trial to a crash or a signal, and
+gives the same parameters and weights for the same seed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, Watched, snapshot, wait_for_tensorboard
+
+APP = REPO / "tests" / "regression_app"
+PYTHONPATH = f"{REPO / 'tests'}{os.pathsep}{REPO}"
+SPACE = {"training.lr": {"low": 0.001, "high": 0.05, "log": True}, "model.hidden": {"choices": [8, 16, 32]}}
+
+
+def app_cli(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "regression_app", *args], cwd=cwd, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": PYTHONPATH}, timeout=600)
+    if expect is not None:
+        assert result.returncode == expect, f"exit {result.returncode} for {args}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def workdir(root: Path, space: dict = SPACE, size: int = 4000) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    config = json.loads((APP / "config.json").read_text())
+    config["data"]["size"] = size
+    (root / "config.json").write_text(json.dumps(config))
+    shutil.copy(APP / "config.schema.json", root / "config.schema.json")
+    (root / "space.json").write_text(json.dumps(space))
+    return root
+
+
+def start(name: str, *options: str) -> list[str]:
+    return ["--experiment-name", name, "sweep", "--config-path", "config.json", "--space", "space.json",
+            "--device", "cpu", *options]
+
+
+def compared(cwd: Path, *names: str) -> list[dict]:
+    return json.loads(app_cli(cwd, "compare", *names, "--json").stdout)
+
+
+def weights(cwd: Path, trial: str, epoch: int) -> dict[str, torch.Tensor]:
+    path = cwd / "experiments" / trial / "checkpoints" / f"{epoch}.checkpoint.pkl"
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_a_sweep_runs_continues_and_compares(tmp_path: Path) -> None:
+    work = workdir(tmp_path)
+    out = app_cli(work, *start("s", "--trials", "3", "--max-epochs", "2", "--pruner", "none")).stdout
+    assert "Created sweep 's'" in out and "Sweep 's': 3 trials ended (3 finished, 0 pruned, 0 failed)" in out
+    rows = compared(work, "s")
+    assert [row["state"] for row in rows] == ["finished"] * 3
+    assert sorted(row["experiment"] for row in rows) == ["s.0", "s.1", "s.2"]
+    values = [row["best_value"] for row in rows]
+    assert values == sorted(values), "best first (lower validation loss)"
+    for row in rows:
+        assert set(row["params"]) == {"training.lr", "model.hidden"} and row["epochs"] == 2
+        assert 0.001 <= row["params"]["training.lr"] <= 0.05 and row["params"]["model.hidden"] in (8, 16, 32)
+        stored = json.loads((work / "experiments" / row["experiment"] / "config.json").read_text())["config"]
+        assert stored["training"]["lr"] == row["params"]["training.lr"], "the trial's experiment has its values"
+    again = app_cli(work, "--experiment-name", "s", "sweep", "--device", "cpu").stdout
+    assert "Trial" not in again and "3 trials ended" in again, "a finished sweep runs nothing more"
+    more = app_cli(work, "--experiment-name", "s", "sweep", "--trials", "4", "--device", "cpu").stdout
+    assert "Trial 3 of sweep 's'" in more and "4 trials ended" in more
+    best = rows[0]["experiment"]
+    assert "Test of epoch 2" in app_cli(work, "--experiment-name", best, "test", "--device", "cpu").stdout
+    table = app_cli(work, "compare", "s").stdout.splitlines()
+    assert table[0].split()[:3] == ["experiment", "state", "training.lr"] and table[1].startswith(f"*  {best} ")
+    csv = app_cli(work, "compare", "s", "--csv").stdout.splitlines()
+    assert csv[0].startswith("experiment,state,training.lr,model.hidden,best validation_loss") and len(csv) == 5
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_parameters_and_weights(tmp_path: Path) -> None:
+    runs = [workdir(tmp_path / name) for name in ("a", "b")]
+    for work in runs:
+        app_cli(work, *start("s", "--trials", "3", "--max-epochs", "2", "--seed", "5", "--pruner", "none"))
+    first, second = (sorted(compared(work, "s"), key=lambda row: row["experiment"]) for work in runs)
+    assert [row["params"] for row in first] == [row["params"] for row in second]
+    for number in range(3):
+        a, b = (weights(work, f"s.{number}", 2) for work in runs)
+        assert all(torch.equal(a[key], b[key]) for key in a), f"trial {number} trained otherwise"
+
+
+@pytest.mark.slow
+def test_kill_9_or_sigint_mid_trial_then_the_same_command_loses_nothing(tmp_path: Path) -> None:
+    """A worker killed mid-trial, then one interrupted by Ctrl-C: the same command each time takes the trial up
+    again with its parameters in its experiment, and the sweep ends as an unbroken one does, bit for bit."""
+    options = ("--trials", "3", "--max-epochs", "4", "--pruner", "none")
+    unbroken, broken = workdir(tmp_path / "unbroken", size=40000), workdir(tmp_path / "broken", size=40000)
+    app_cli(unbroken, *start("s", *options))
+    command = [sys.executable, "-m", "regression_app", *start("s", *options)]
+    env = {"PYTHONPATH": PYTHONPATH}
+    watched = Watched(command, broken, env=env)
+    watched.wait_for("Trial 1 of sweep 's'")
+    checkpoint = broken / "experiments" / "s.1" / "checkpoints" / "2.checkpoint.pkl"
+    _wait_for(checkpoint)
+    watched.process.kill()
+    watched.finish()
+    watched = Watched(command[:6] + ["--device", "cpu"], broken, env=env)
+    watched.wait_for("Trial 1 of sweep 's'")
+    assert "left running by a worker that stopped" in watched.process.stderr.readline()
+    watched.wait_for("Trial 2 of sweep 's'")
+    _wait_for(broken / "experiments" / "s.2" / "checkpoints" / "1.checkpoint.pkl")
+    watched.process.send_signal(signal.SIGINT)
+    code, err = watched.finish()
+    assert code == 130 and "run the same sweep command to continue" in err
+    assert json.loads((broken / "experiments" / "s.2" / "trial.json").read_text())["state"] == "interrupted"
+    before = snapshot(broken / "experiments" / "s.0")
+    done = app_cli(broken, "--experiment-name", "s", "sweep", "--device", "cpu").stdout
+    assert "Trial 2 of sweep 's'" in done and "3 trials ended (3 finished" in done
+    assert snapshot(broken / "experiments" / "s.0") == before, "a finished trial is left alone"
+    names = sorted(path.name for path in (broken / "experiments").iterdir())
+    assert names == ["s", "s.0", "s.1", "s.2"], "no trial twice"
+    first, second = (sorted(compared(work, "s"), key=lambda row: row["experiment"]) for work in (unbroken, broken))
+    assert [(row["params"], row["best_value"]) for row in first] == [(row["params"], row["best_value"])
+                                                                       for row in second]
+    for number in range(3):
+        a, b = weights(unbroken, f"s.{number}", 4), weights(broken, f"s.{number}", 4)
+        assert all(torch.equal(a[key], b[key]) for key in a), f"trial {number} differs from the unbroken sweep"
+
+
+def _wait_for(path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.02)
+
+
+def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    work = workdir(tmp_path, space={"training.lr": {"choices": [1e30]}})
+    out = app_cli(work, *start("s", "--trials", "2", "--max-epochs", "2")).stdout
+    assert "Trial 0 failed: the training loss became" in out
+    assert "2 trials ended (0 finished, 0 pruned, 2 failed)" in out
+    rows = compared(work, "s")
+    assert [row["state"] for row in rows] == ["failed", "failed"]
+    assert rows[0]["reason"].startswith("the training loss became")
+
+
+@pytest.mark.slow
+def test_a_bad_trial_is_pruned(tmp_path: Path) -> None:
+    """Trials with a learning rate that learns nothing are stopped once five trials have finished."""
+    work = workdir(tmp_path, space={"training.lr": {"choices": [0.01, 1e-7]}})
+    app_cli(work, *start("s", "--trials", "9", "--max-epochs", "3", "--seed", "1"))
+    rows = compared(work, "s")
+    pruned = [row for row in rows if row["state"] == "pruned"]
+    assert pruned and all(row["params"]["training.lr"] == 1e-7 and row["epochs"] < 3 for row in pruned)
+    assert len(rows) == 9 and (work / "experiments" / pruned[0]["experiment"] / "config.json").exists()
+
+
+@pytest.mark.parametrize(("space", "message"), [
+    ({"training.lr": {"low": -1, "high": 0.1}},
+     "search space space.json can give training.lr = -1, which the configuration schema refuses (at training.lr"),
+    ({"training.speed": {"choices": [1, 2]}},
+     "search space space.json can give training.speed = 1, which the configuration schema refuses (at "
+     "training.speed: unknown key"),
+    ({"model.hidden": {"choices": ["wide"]}},
+     "search space space.json can give model.hidden = \"wide\", which the configuration schema refuses"),
+    ({"training.lr": {"low": 0.1, "high": 0.01}}, "search space space.json has training.lr from 0.1 to 0.01"),
+    ({"training.lr": [0.1, 0.2]}, "search space space.json has training.lr = [0.1, 0.2], give it"),
+    ([], "search space space.json must be a JSON object of dotted keys"),
+], ids=["below-minimum", "unknown-key", "wrong-type", "empty-range", "not-a-range", "not-an-object"])
+def test_a_space_the_schema_refuses_is_one_line_before_any_trial(tmp_path: Path, space: object,
+                                                                  message: str) -> None:
+    work = workdir(tmp_path, space=space)
+    result = app_cli(work, *start("s", "--trials", "2"), expect=2)
+    assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1, result.stderr
+    assert not (work / "experiments").exists() or not list((work / "experiments").iterdir()), "nothing is created"
+
+
+def test_continuing_keeps_the_stored_settings(tmp_path: Path) -> None:
+    work = workdir(tmp_path)
+    result = app_cli(work, "--experiment-name", "s", "sweep", "--device", "cpu", expect=2)
+    assert result.stderr == "error: sweep 's' does not exist yet, start it with --config-path CONFIG.json --space " \
+                            "SPACE.json\n"
+    app_cli(work, *start("s", "--trials", "1", "--max-epochs", "1"))
+    result = app_cli(work, *start("s"), expect=2)
+    assert result.stderr == "error: sweep 's' exists and keeps its settings, run it without --config-path (or " \
+                            "start another sweep)\n"
+    result = app_cli(work, "compare", "nothing", expect=2)
+    assert result.stderr.startswith("error: 'nothing' is neither an experiment nor a sweep in experiments")
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_sweep_and_run_each_trial_once(tmp_path: Path) -> None:
+    work = workdir(tmp_path)
+    out = app_cli(work, *start("s", "--trials", "5", "--max-epochs", "2", "--workers", "2", "--pruner", "none")).stdout
+    started = [line.split()[1] for line in out.splitlines() if line.startswith("Trial ") and " of sweep " in line]
+    assert sorted(started, key=int) == ["0", "1", "2", "3", "4"], "each trial started once, by one of the workers"
+    rows = compared(work, "s")
+    assert sorted(row["experiment"] for row in rows) == [f"s.{n}" for n in range(5)]
+    assert all(row["state"] == "finished" for row in rows)
+
+
+@pytest.mark.slow
+def test_a_database_storage_holds_the_study(tmp_path: Path) -> None:
+    """``--storage`` takes any database URL Optuna's RDB storage does (SQLite here; PostgreSQL across machines)."""
+    work = workdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    app_cli(work, *start("s", "--trials", "2", "--max-epochs", "1", "--storage", url))
+    assert (tmp_path / "study.db").stat().st_size > 0 and not (work / "experiments" / "s" / "journal.log").exists()
+    again = app_cli(work, "--experiment-name", "s", "sweep", "--trials", "3", "--device", "cpu").stdout
+    assert "Trial 2 of sweep 's'" in again and "3 trials ended" in again, "the stored URL is used again"
+
+
+@pytest.mark.slow
+def test_info_tensorboard_and_the_best_trial(tmp_path: Path) -> None:
+    work = workdir(tmp_path)
+    app_cli(work, *start("s", "--trials", "2", "--max-epochs", "2", "--pruner", "none"))
+    best = app_cli(work, "compare", "s", "--best").stdout.strip()
+    assert best == compared(work, "s")[0]["experiment"]
+    info = app_cli(work, "--experiment-name", best, "info").stdout.splitlines()
+    assert info[1].startswith(f"Trial {best[2:]} of sweep 's': finished | training.lr ")
+    assert "Saved release" in app_cli(work, "--experiment-name", best, "create_release").stdout
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "regression_app", "--experiment-name", "s", "tensorboard",
+                                "--port", str(port)], cwd=work, env={**os.environ, "PYTHONPATH": PYTHONPATH},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        runs = wait_for_tensorboard(process, port)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert {run.split("/")[0] for run in runs} == {"s.0", "s.1"}, f"every trial by its name: {sorted(runs)}"
+
+
+@pytest.mark.slow
+def test_the_mnist_app_sweeps_and_compares(workdir: Path) -> None:
+    """The framework's sweep on the MNIST app, its trials then used as any experiment: compare, release, predict."""
+    from conftest import run_cli
+
+    (workdir / "space.json").write_text(json.dumps({"training.lr": {"low": 0.3, "high": 1.0}}))
+    run_cli(workdir, "--experiment-name", "m", "sweep", "--config-path", "config.default.json", "--space",
+            "space.json", "--trials", "2", "--max-epochs", "1", "--device", "cpu")
+    rows = json.loads(run_cli(workdir, "compare", "m", "--json").stdout)
+    assert [row["state"] for row in rows] == ["finished", "finished"]
+    assert all(0 < row["best_value"] <= 1 for row in rows), "judged by validation accuracy"
+    assert rows[0]["best_value"] >= rows[1]["best_value"], "higher is better, first"
+    best = run_cli(workdir, "compare", "m", "--best").stdout.strip()
+    run_cli(workdir, "--experiment-name", best, "create_release")
+    assert (workdir / "experiments" / best / "checkpoints" / "1.checkpoint.release.pkl").exists()
