@@ -97,6 +97,18 @@ def run_cli(cwd: Path, *args: str, expect: int | None = 0, timeout: float = 600,
     return result
 
 
+APP_PYTHONPATH = f"{REPO / 'tests'}{os.pathsep}{REPO}"  # the second app, tests/regression_app, and the framework
+
+
+def app_cli(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
+    """``python -m regression_app ARGS`` in ``cwd``, as its user would run it."""
+    result = subprocess.run([sys.executable, "-m", "regression_app", *args], cwd=cwd, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": APP_PYTHONPATH}, timeout=600)
+    if expect is not None:
+        assert result.returncode == expect, f"exit {result.returncode} for {args}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
 class Watched:
     """A command in a subprocess whose output lines can be waited for, to act at a precise moment."""
 

@@ -19,20 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, run_on_a_terminal, wait_for_tensorboard
+from conftest import APP_PYTHONPATH, REPO, app_cli, run_on_a_terminal, wait_for_tensorboard
 
 APP = REPO / "tests" / "regression_app"
-PYTHONPATH = f"{REPO / 'tests'}{os.pathsep}{REPO}"
+PYTHONPATH = APP_PYTHONPATH
 NAME = ["--experiment-name", "r"]
-
-
-def app_cli(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
-    """``python -m regression_app ARGS`` in ``cwd``, as its user would run it."""
-    result = subprocess.run([sys.executable, "-m", "regression_app", *args], cwd=cwd, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": PYTHONPATH}, timeout=600)
-    if expect is not None:
-        assert result.returncode == expect, f"exit {result.returncode} for {args}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ gives the same parameters and weights for the same seed."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -11,25 +12,19 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import REPO, Watched, snapshot, wait_for_tensorboard
+from conftest import APP_PYTHONPATH, REPO, Watched, app_cli, snapshot, wait_for_tensorboard
 
 APP = REPO / "tests" / "regression_app"
-PYTHONPATH = f"{REPO / 'tests'}{os.pathsep}{REPO}"
+PYTHONPATH = APP_PYTHONPATH
 SPACE = {"training.lr": {"low": 0.001, "high": 0.05, "log": True}, "model.hidden": {"choices": [8, 16, 32]}}
-
-
-def app_cli(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "regression_app", *args], cwd=cwd, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": PYTHONPATH}, timeout=600)
-    if expect is not None:
-        assert result.returncode == expect, f"exit {result.returncode} for {args}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def workdir(root: Path, space: dict = SPACE, size: int = 4000) -> Path:
@@ -253,3 +248,64 @@ def test_the_mnist_app_sweeps_and_compares(workdir: Path) -> None:
     best = run_cli(workdir, "compare", "m", "--best").stdout.strip()
     run_cli(workdir, "--experiment-name", best, "create_release")
     assert (workdir / "experiments" / best / "checkpoints" / "1.checkpoint.release.pkl").exists()
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on a free loopback port (Debian's ``postgresql``; ``.ci/run`` installs it),
+    stopped and deleted after the tests. Missing is a failure in CI, a skip elsewhere."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not found:
+        message = "PostgreSQL is not installed: apt-get install postgresql (.ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    pg_bin = Path(found[-1]).parent
+    root = Path(tempfile.mkdtemp(prefix="sweep-postgres-", dir="/tmp"))
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # it refuses to run as root
+    if as_postgres:
+        shutil.chown(root, "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = root / "data"
+    subprocess.run([*as_postgres, str(pg_bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True, timeout=120)
+    subprocess.run([*as_postgres, str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"],
+                   check=True, capture_output=True, timeout=120)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_postgres, str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+                       capture_output=True, timeout=120)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_two_machines_share_a_sweep_through_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """Two worker commands started apart, as on two machines sharing the experiments folder, with the study in
+    a real PostgreSQL database: each trial runs once, and the sweep ends with exactly the trials asked for."""
+    work = workdir(tmp_path)
+    first = app_cli(work, *start("s", "--trials", "1", "--max-epochs", "1", "--storage", postgres_url)).stdout
+    assert "1 trials ended" in first
+    command = [sys.executable, "-m", "regression_app", "--experiment-name", "s", "sweep", "--trials", "5",
+               "--device", "cpu"]
+    machines = [subprocess.Popen(command, cwd=work, env={**os.environ, "PYTHONPATH": APP_PYTHONPATH},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [machine.communicate(timeout=600) for machine in machines]
+    assert all(machine.returncode == 0 for machine in machines), outputs
+    started = [line.split()[1] for out, _ in outputs for line in out.splitlines()
+               if line.startswith("Trial ") and " of sweep " in line]
+    assert sorted(started, key=int) == ["1", "2", "3", "4"], "each trial once, on one machine or the other"
+    rows = compared(work, "s")
+    assert sorted(row["experiment"] for row in rows) == [f"s.{n}" for n in range(5)]
+    assert not (work / "experiments" / "s" / "journal.log").exists(), "the study is in the database"
+
+
+def test_a_storage_that_cannot_be_opened_is_one_line_and_creates_nothing(tmp_path: Path) -> None:
+    work = workdir(tmp_path)
+    result = app_cli(work, *start("s", "--storage", "postgresql://nobody@127.0.0.1:1/none"), expect=2)
+    assert result.stderr.startswith("error: cannot open the sweep's storage (") and \
+        result.stderr.endswith("), check --storage\n") and result.stderr.count("\n") == 1, result.stderr
+    assert not (work / "experiments" / "s").exists()

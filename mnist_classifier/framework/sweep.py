@@ -123,7 +123,9 @@ class Sweep:
         try:
             return optuna.create_study(study_name=self.name, storage=storage, direction=direction, pruner=pruner,
                                        load_if_exists=True)
-        except (ImportError, ValueError, RuntimeError) as error:  # a bad URL, a driver missing, no server
+        except Exception as error:  # a bad URL, a driver missing, no server: SQLAlchemy's errors, ImportError...
+            if not settings.storage:
+                raise
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise UserError(f"cannot open the sweep's storage ({reason}), check --storage") from None
 

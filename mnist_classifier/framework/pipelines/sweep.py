@@ -75,6 +75,8 @@ def run(ctx: Context) -> int:
         settings = Settings(config, schema, space, args.trials or 10, args.seed, args.pruner, until,
                             {"metric": judged.key, "higher_is_better": judged.higher_is_better}, args.storage)
         ctx.runtime  # noqa: B018 (the device is checked before the sweep's folder exists)
+        if settings.storage:  # and a database, which needs no folder
+            sweep.study(settings)
         sweep.create(settings)
         ctx.report(f"Created sweep '{sweep.name}' in {sweep.path}: {settings.trials} trials of {until} epochs")
     if args.workers > 1:
