@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,10 +228,17 @@ def test_info_tensorboard_and_the_best_trial(tmp_path: Path) -> None:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         runs = wait_for_tensorboard(process, port)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/data/plugin/hparams/experiment",
+                                         data=b'{"experimentName": ""}', headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            hparams = json.loads(response.read())
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert {run.split("/")[0] for run in runs} == {"s.0", "s.1"}, f"every trial by its name: {sorted(runs)}"
+    swept = {info["name"]: info for info in hparams["hparamInfos"]}
+    assert {"training.lr", "model.hidden"} <= set(swept), "HParams compares the trials by their parameters"
+    assert "loss/epoch/validation" in {info["name"]["tag"] for info in hparams["metricInfos"]}
 
 
 @pytest.mark.slow
@@ -309,3 +317,24 @@ def test_a_storage_that_cannot_be_opened_is_one_line_and_creates_nothing(tmp_pat
     assert result.stderr.startswith("error: cannot open the sweep's storage (") and \
         result.stderr.endswith("), check --storage\n") and result.stderr.count("\n") == 1, result.stderr
     assert not (work / "experiments" / "s").exists()
+
+
+def test_a_trial_is_running_while_its_lock_is_held_or_another_machines_heartbeat_is_fresh(tmp_path: Path) -> None:
+    """On this machine the kernel's lock says whether the worker lives; a worker of another machine, whose lock
+    a shared filesystem may not show, lives while its heartbeat is younger than the grace."""
+    from mnist_classifier.framework import sweep as sweeps
+    from mnist_classifier.framework.storage import write_json
+
+    folder = sweeps.Sweep(tmp_path, "s")
+    folder.path.mkdir()
+    assert not sweeps._is_held(folder, 0), "never started"
+    with sweeps.holding(folder, 0):
+        assert sweeps._is_held(folder, 0), "its lock is held"
+        beat = json.loads(folder.heartbeat_path(0).read_text())
+        assert beat["host"] == socket.gethostname() and abs(beat["time"] - time.time()) < 5
+    assert not sweeps._is_held(folder, 0), "this machine's worker let go: its heartbeat does not keep it"
+    write_json(folder.heartbeat_path(0), {"host": "another-machine", "pid": 1, "time": time.time()})
+    assert sweeps._is_held(folder, 0), "another machine's fresh heartbeat"
+    write_json(folder.heartbeat_path(0), {"host": "another-machine", "pid": 1,
+                                          "time": time.time() - sweeps.HEARTBEAT_GRACE - 1})
+    assert not sweeps._is_held(folder, 0), "another machine's heartbeat stopped"

@@ -9,16 +9,22 @@ and ``compare`` reads JSON only.
 
 Nothing is lost: a trial interrupted by a signal saves its state as ``train`` does and is marked for a retry; a
 trial left RUNNING by a worker that died is recognised because no worker holds its lock in ``<S>/locks/`` (the
-kernel drops a dead process's lock). Either is retried with the same parameters (Optuna's
-``RetryHeartbeatStaleTrialCallback``), in the same experiment, which resumes from its newest checkpoint. The
-sampler is seeded by (seed, the trial's index), so one worker's sweep, interrupted or not, draws the same
-parameters in the same order.
+kernel drops a dead process's lock) and, for a worker of another machine, its heartbeat there has stopped.
+Either is retried with the same parameters (Optuna's ``RetryHeartbeatStaleTrialCallback``), in the same
+experiment, which resumes from its newest checkpoint. The sampler is seeded by (seed, the trial's index), so
+one worker's sweep, interrupted or not, draws the same parameters in the same order.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +43,8 @@ if TYPE_CHECKING:
     from .runner import Runner
 
 FORMAT = 1
+HEARTBEAT_SECONDS = 10  # how often a worker says it is running its trial
+HEARTBEAT_GRACE = 60  # a trial of another machine whose heartbeat is older than this is lost
 PRUNERS = ("median", "hyperband", "none")
 FINISHED, PRUNED, FAILED, RUNNING, INTERRUPTED = "finished", "pruned", "failed", "running", "interrupted"
 
@@ -92,6 +100,9 @@ class Sweep:
         """Held by the worker running trial ``index`` from the moment it has it, until it ends."""
         (self.path / "locks").mkdir(exist_ok=True)
         return ExperimentLock(self.path / "locks" / f"{index}.lock", self.trial_name(index), "sweep")
+
+    def heartbeat_path(self, index: int) -> Path:
+        return self.path / "locks" / f"{index}.heartbeat"
 
     def trial_name(self, number: int) -> str:
         return f"{self.name}.{number}"
@@ -175,14 +186,46 @@ def recover(study: optuna.Study, sweep: Sweep, logger: Any, since: datetime.date
 
 
 def _is_held(sweep: Sweep, index: int) -> bool:
-    """Whether a worker holds trial ``index`` (the kernel releases a dead process's lock)."""
-    if not sweep.trial_lock(index).path.exists():
-        return False
+    """Whether a worker is running trial ``index``: on this machine, it holds the trial's lock (the kernel
+    releases a dead process's at once); on another, its heartbeat is younger than ``HEARTBEAT_GRACE`` seconds
+    (a shared filesystem's locks may not reach across machines)."""
+    lock = sweep.trial_lock(index)
+    if lock.path.exists():
+        try:
+            with lock:
+                pass
+        except UserError:
+            return True
     try:
-        with sweep.trial_lock(index):
-            return False
-    except UserError:
-        return True
+        beat = read_json(sweep.heartbeat_path(index))
+    except (OSError, ValueError):
+        return False
+    return beat.get("host") != socket.gethostname() and time.time() - float(beat.get("time", 0)) < HEARTBEAT_GRACE
+
+
+@contextmanager
+def holding(sweep: Sweep, index: int) -> Iterator[None]:
+    """Hold trial ``index`` while the block runs: its lock, and a heartbeat written every ``HEARTBEAT_SECONDS``
+    with this machine's name, for workers on other machines."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        write_json(sweep.heartbeat_path(index), {"host": socket.gethostname(), "pid": os.getpid(),
+                                                 "time": time.time()})
+
+    def keep_beating() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            beat()
+
+    with sweep.trial_lock(index):
+        beat()  # the first before the trial starts
+        beating = threading.Thread(target=keep_beating, name=f"heartbeat of trial {index}", daemon=True)
+        beating.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            beating.join()
 
 
 def run_worker(ctx: Context, sweep: Sweep, settings: Settings) -> int:
@@ -211,7 +254,7 @@ def run_worker(ctx: Context, sweep: Sweep, settings: Settings) -> int:
             first = int(frozen[trial.number].system_attrs.get("failed_trial", trial.number))
             index = sum("failed_trial" not in t.system_attrs for t in frozen[:first])
             trial.set_user_attr("index", index)
-        with sweep.trial_lock(index):
+        with holding(sweep, index):
             params = {dimension.key: dimension.suggest(trial) for dimension in dimensions}
             run_trial(ctx, sweep, settings, study, trial, params, index)
         ran += 1
