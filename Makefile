@@ -52,15 +52,16 @@ lint: install
 # MNIST_DIR=... uses real MNIST (synthetic of the same size otherwise); BENCH_ARGS="--device cuda --epochs 10".
 # Then 1 process against PROCESSES (default 2) on the same epoch: images/s of each and the scaling ratio.
 # Then data.augmentation's share of a training step, and serve's POST /predict: p50/p99 latency for one and
-# eight clients, against predicting in process. Last, the share of benchmarks/pictures/ (typed, handwriting
-# fonts, handwritten and real scanned digits; its held-out and tuning parts) that the demo's release reads right,
-# and how long preparing a picture takes.
+# eight clients, against predicting in process. Then a sweep's trials per hour, 1 worker against PROCESSES.
+# Last, the share of benchmarks/pictures/ (typed, handwriting fonts, handwritten and real scanned digits; its
+# held-out and tuning parts) that the demo's release reads right, and how long preparing a picture takes.
 PROCESSES ?= 2
 bench: install
 	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/epoch.py $(BENCH_ARGS)
 	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/processes.py --processes $(PROCESSES) $(PROCESSES_ARGS)
 	$(PY) benchmarks/augmentation.py
 	$(PY) benchmarks/serve.py
+	$(PY) benchmarks/sweep.py --workers $(PROCESSES)
 	@release=experiments/$(NAME)/checkpoints/$(EPOCHS).checkpoint.release.pkl; \
 	if [ -e $$release ]; then $(PY) benchmarks/pictures.py $$release; \
 	else echo "benchmarks/pictures.py skipped: no $$release (make demo makes it)"; fi
