@@ -47,7 +47,7 @@ def format_info(summary: dict[str, Any]) -> str:
                      + (f" ({trial['reason']})" if trial.get("reason") else "") + " | "
                      + ", ".join(f"{key} {_format_value(value)}" for key, value in trial["params"].items()))
     lines += [f"Seed: {summary['seed']}", "Configuration:"]
-    lines += [f"  {key} = {json.dumps(value)}" for key, value in _flatten(summary["config"])]
+    lines += [f"  {key} = {json.dumps(value)}" for key, value in flatten(summary["config"])]
     if summary.get("overrides"):
         lines.append("Set at init: " + " ".join(f"--set {item}" for item in summary["overrides"]))
     if summary.get("data"):
@@ -104,10 +104,10 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def _flatten(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if not isinstance(values, dict):
-        return [(prefix, values)]
+def flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``{"training": {"lr": 1}}`` -> ``[("training.lr", 1)]``: the dotted keys ``--set`` and a search space use."""
     items: list[tuple[str, Any]] = []
     for key, value in values.items():
-        items += _flatten(value, f"{prefix}.{key}" if prefix else key)
+        name = f"{prefix}{key}"
+        items += flatten(value, name + ".") if isinstance(value, dict) and value else [(name, value)]
     return items

@@ -228,22 +228,21 @@ def holding(sweep: Sweep, index: int) -> Iterator[None]:
             beating.join()
 
 
-def run_worker(ctx: Context, sweep: Sweep, settings: Settings) -> int:
+def run_worker(ctx: Context, sweep: Sweep, settings: Settings) -> None:
     """Run trials until the sweep has ``settings.trials`` that ended for good, counting those other workers are
-    running; returns how many this worker ran."""
+    running."""
     import optuna
 
     study = sweep.study(settings)
     dimensions = search_space.parse(settings.space, str(sweep.settings_file))
     since = datetime.datetime.now() - datetime.timedelta(seconds=1)  # Optuna's clock: local time
-    ran = 0
     while True:
         recover(study, sweep, ctx.logger, since)
         trials = study.get_trials(deepcopy=False)
         states = [t.state for t in trials]
         waiting, running = states.count(optuna.trial.TrialState.WAITING), states.count(optuna.trial.TrialState.RUNNING)
         if not waiting and sum(counts_toward(t) for t in trials) + running >= settings.trials:
-            return ran
+            return
         # Seeded by the index the next new trial gets when no other worker asks first, as with one worker.
         firsts = sum("failed_trial" not in t.system_attrs for t in trials)
         study.sampler = optuna.samplers.TPESampler(seed=(settings.seed * 1_000_003 + firsts) % 2**32)
@@ -257,13 +256,23 @@ def run_worker(ctx: Context, sweep: Sweep, settings: Settings) -> int:
         with holding(sweep, index):
             params = {dimension.key: dimension.suggest(trial) for dimension in dimensions}
             run_trial(ctx, sweep, settings, study, trial, params, index)
-        ran += 1
+
+
+def tally(sweep: Sweep, settings: Settings) -> dict[str, int]:
+    """How many of the sweep's trials ended for good, by state (``finished``, ``pruned``, ``failed``), over every
+    worker's."""
+    import optuna
+
+    states = optuna.trial.TrialState
+    ended = [trial.state for trial in sweep.study(settings).get_trials(deepcopy=False) if counts_toward(trial)]
+    return {FINISHED: ended.count(states.COMPLETE), PRUNED: ended.count(states.PRUNED),
+            FAILED: ended.count(states.FAIL)}
 
 
 def run_trial(ctx: Context, sweep: Sweep, settings: Settings, study: optuna.Study, trial: optuna.Trial,
-              params: dict[str, Any], number: int) -> str:
+              params: dict[str, Any], number: int) -> None:
     """One trial in its experiment (created on its first attempt, resumed on a retry): report the judged metric
-    after every epoch, stop when the pruner says so, and tell the study how it ended. Returns its state."""
+    after every epoch, stop when the pruner says so, and tell the study how it ended."""
     import optuna
 
     from .logs import attach_log_file, setup_logging
@@ -304,18 +313,17 @@ def run_trial(ctx: Context, sweep: Sweep, settings: Settings, study: optuna.Stud
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         _write_trial(experiment, sweep, number, params, FAILED, reason=str(error))
         ctx.report(f"Trial {number} failed: {error}")
-        return FAILED
+        return
     best = best_epoch(runner.history, metric)
     value = next(entry[metric.key] for entry in runner.history if entry["epoch"] == best)
     if pruned:
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         _write_trial(experiment, sweep, number, params, PRUNED)
         ctx.report(f"Trial {number} pruned after epoch {runner.counters['epoch']}")
-        return PRUNED
+        return
     study.tell(trial, float(value))
     _write_trial(experiment, sweep, number, params, FINISHED)
     ctx.report(f"Trial {number} finished: {metric.label} {value:.4f} at epoch {best}")
-    return FINISHED
 
 
 def _write_trial(experiment: Experiment, sweep: Sweep, number: int, params: dict[str, Any], state: str,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .configuration import Configuration
 from .experiment import Experiment
 from .metrics import SPLITS, Metric
+from .reports import flatten
 
 if TYPE_CHECKING:
     import torch
@@ -26,18 +27,10 @@ if TYPE_CHECKING:
 _SPLIT_METRIC_RE = re.compile(rf"({'|'.join(SPLITS)})_(\w+)")
 
 
-def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
-    """``{'training': {'lr': 1}}`` -> ``{'training.lr': 1}`` (HParams takes flat numbers, strings and bools)."""
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
-        elif isinstance(value, (int, float, str, bool)):
-            flat[name] = value
-        else:
-            flat[name] = json.dumps(value)
-    return flat
+def _hparams(values: dict[str, Any]) -> dict[str, Any]:
+    """The configuration as HParams takes it: dotted keys of numbers, strings and bools (anything else as JSON)."""
+    return {key: value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
+            for key, value in flatten(values)}
 
 
 class TensorBoardLog:
@@ -95,7 +88,7 @@ class TensorBoardLog:
         experiments by it."""
         from torch.utils.tensorboard.summary import hparams
 
-        values = {"seed": configuration.seed, **_flatten(configuration.values)}
+        values = {"seed": configuration.seed, **_hparams(configuration.values)}
         keys = {f"{judged_by.name}/epoch/{split}": f"{split}_{judged_by.name}" for split in ("validation", "test")}
         shown = {tag: metrics[key] for tag, key in keys.items() if isinstance(metrics.get(key), (int, float))}
         if shown:

@@ -15,7 +15,7 @@ from ..context import Context
 from ..errors import UserError
 from ..experiment import Experiment
 from ..metrics import best_epoch
-from ..reports import format_metric
+from ..reports import flatten, format_metric
 from ..storage import read_json
 from ..sweep import RUNNING, Sweep
 
@@ -76,20 +76,12 @@ def _held(experiment: Experiment) -> bool:
 
 def _add_differences(found: list[dict[str, Any]]) -> None:
     """Each row's ``params``: a trial's own, else the configuration values that differ between the rows."""
-    flat = [dict(_flatten(row.pop("config"))) for row in found]
+    flat = [dict(flatten(row.pop("config"))) for row in found]
     keys = sorted({key for values in flat for key in values})
     differing = [key for key in keys if len({json.dumps(values.get(key)) for values in flat}) > 1]
     for row, values in zip(found, flat, strict=True):
         if not row["params"]:
             row["params"] = {key: values.get(key) for key in differing}
-
-
-def _flatten(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """``{"training": {"lr": 1}}`` -> ``[("training.lr", 1)]``."""
-    pairs: list[tuple[str, Any]] = []
-    for key, value in (values.items() if isinstance(values, dict) else []):
-        pairs += _flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else [(f"{prefix}{key}", value)]
-    return pairs
 
 
 def run(ctx: Context) -> int:

@@ -37,13 +37,14 @@ def run(ctx: Context) -> int:
 
     from ..configuration import Configuration, read_json_file, validate
     from ..search_space import check_against, parse
-    from ..sweep import Settings, Sweep, counts_toward, run_worker
+    from ..sweep import Settings, Sweep, run_worker, tally
     from .train import max_epochs
 
     if importlib.util.find_spec("optuna") is None:
         raise UserError("sweep needs Optuna, which is not installed, install it with pip install optuna (or the "
                         "package's sweep extra)")
     args = ctx.args
+    ctx.runtime  # noqa: B018 (the device is checked before the sweep's folder exists or any trial starts)
     sweep = Sweep(args.experiments_path, args.experiment_name)
     if sweep.exists():
         settings = sweep.load()
@@ -74,7 +75,6 @@ def run(ctx: Context) -> int:
         judged = ctx.app.judged_by
         settings = Settings(config, schema, space, args.trials or 10, args.seed, args.pruner, until,
                             {"metric": judged.key, "higher_is_better": judged.higher_is_better}, args.storage)
-        ctx.runtime  # noqa: B018 (the device is checked before the sweep's folder exists)
         if settings.storage:  # and a database, which needs no folder
             sweep.study(settings)
         sweep.create(settings)
@@ -84,13 +84,10 @@ def run(ctx: Context) -> int:
         if code:
             return code
     else:
-        ctx.runtime  # noqa: B018 (checked before any trial starts)
         run_worker(ctx, sweep, settings)
-    trials = sweep.study(settings).get_trials(deepcopy=False)
-    ended = [trial for trial in trials if counts_toward(trial)]
-    states = {state: sum(t.state.name == state for t in ended) for state in ("COMPLETE", "PRUNED", "FAIL")}
-    ctx.report(f"Sweep '{sweep.name}': {len(ended)} trials ended ({states['COMPLETE']} finished, "
-               f"{states['PRUNED']} pruned, {states['FAIL']} failed); compare them with the compare pipeline")
+    counts = tally(sweep, settings)
+    ctx.report(f"Sweep '{sweep.name}': {sum(counts.values())} trials ended ({counts['finished']} finished, "
+               f"{counts['pruned']} pruned, {counts['failed']} failed); compare them with the compare pipeline")
     return 0
 
 
