@@ -12,9 +12,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from conftest import run_cli
 from mnist_classifier import load_release
-from mnist_classifier.inference.images import to_mnist
+from mnist_classifier.inference import images as preparation
 
 FONTS = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"]
+
+
+def to_mnist(*args, **kwargs) -> torch.Tensor:
+    """``preparation.to_mnist`` (a numpy array) as a tensor, as these tests compare them."""
+    return torch.from_numpy(preparation.to_mnist(*args, **kwargs))
 
 
 def font(size: int) -> ImageFont.FreeTypeFont:

@@ -9,7 +9,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
-from mnist_classifier.inference.images import to_mnist
+from mnist_classifier.inference import images as preparation
 from mnist_classifier.inference.strokes import (
     channel_inks,
     dataset_stroke_width,
@@ -21,6 +21,11 @@ from mnist_classifier.inference.strokes import (
 )
 
 WIDTH = 2.76  # MNIST's, as its releases carry it
+
+
+def to_mnist(*args, **kwargs) -> torch.Tensor:
+    """``preparation.to_mnist`` (a numpy array) as a tensor, as these tests compare them."""
+    return torch.from_numpy(preparation.to_mnist(*args, **kwargs))
 
 
 def ring(width: int, size: int = 200, ink=(20, 20, 20), paper=(250, 250, 250)) -> Image.Image:

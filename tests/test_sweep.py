@@ -95,38 +95,48 @@ def test_the_same_seed_gives_the_same_parameters_and_weights(tmp_path: Path) -> 
 def test_kill_9_or_sigint_mid_trial_then_the_same_command_loses_nothing(tmp_path: Path) -> None:
     """A worker killed mid-trial, then one interrupted by Ctrl-C: the same command each time takes the trial up
     again with its parameters in its experiment, and the sweep ends as an unbroken one does, bit for bit."""
-    options = ("--trials", "3", "--max-epochs", "4", "--pruner", "none")
-    unbroken, broken = workdir(tmp_path / "unbroken", size=40000), workdir(tmp_path / "broken", size=40000)
+    options = ("--trials", "8", "--max-epochs", "3", "--pruner", "none")
+    unbroken, broken = workdir(tmp_path / "unbroken", size=12000), workdir(tmp_path / "broken", size=12000)
     app_cli(unbroken, *start("s", *options))
     command = [sys.executable, "-m", "regression_app", *start("s", *options)]
     env = {"PYTHONPATH": PYTHONPATH}
     watched = Watched(command, broken, env=env)
     watched.wait_for("Trial 1 of sweep 's'")
-    checkpoint = broken / "experiments" / "s.1" / "checkpoints" / "2.checkpoint.pkl"
-    _wait_for(checkpoint)
+    _wait_for(broken / "experiments" / "s.1" / "checkpoints" / "1.checkpoint.pkl")
     watched.process.kill()
     watched.finish()
+    killed = _trials_in(broken, "running")  # trial 1, unless it ended before the signal landed
+    assert len(killed) == 1 and (broken / "experiments" / f"s.{killed[0]}" / "checkpoints").is_dir()
+    killed_log = broken / "experiments" / f"s.{killed[0]}" / "verbose.log"
     watched = Watched(command[:6] + ["--device", "cpu"], broken, env=env)
-    watched.wait_for("Trial 1 of sweep 's'")
+    watched.wait_for(f"Trial {killed[0]} of sweep 's'")
     assert "left running by a worker that stopped" in watched.process.stderr.readline()
-    watched.wait_for("Trial 2 of sweep 's'")
-    _wait_for(broken / "experiments" / "s.2" / "checkpoints" / "1.checkpoint.pkl")
+    watched.wait_for(f"Trial {killed[0] + 1} of sweep 's'")
+    assert "Loaded" in killed_log.read_text(), "the killed trial resumed from its checkpoint"
+    _wait_for(broken / "experiments" / f"s.{killed[0] + 1}" / "checkpoints" / "1.checkpoint.pkl")
     watched.process.send_signal(signal.SIGINT)
     code, err = watched.finish()
     assert code == 130 and "run the same sweep command to continue" in err
-    assert json.loads((broken / "experiments" / "s.2" / "trial.json").read_text())["state"] == "interrupted"
+    interrupted = _trials_in(broken, "interrupted")
+    assert len(interrupted) == 1
     before = snapshot(broken / "experiments" / "s.0")
     done = app_cli(broken, "--experiment-name", "s", "sweep", "--device", "cpu").stdout
-    assert "Trial 2 of sweep 's'" in done and "3 trials ended (3 finished" in done
+    assert f"Trial {interrupted[0]} of sweep 's'" in done and "8 trials ended (8 finished" in done
     assert snapshot(broken / "experiments" / "s.0") == before, "a finished trial is left alone"
     names = sorted(path.name for path in (broken / "experiments").iterdir())
-    assert names == ["s", "s.0", "s.1", "s.2"], "no trial twice"
+    assert names == sorted(["s", *(f"s.{n}" for n in range(8))]), "no trial twice"
     first, second = (sorted(compared(work, "s"), key=lambda row: row["experiment"]) for work in (unbroken, broken))
     assert [(row["params"], row["best_value"]) for row in first] == [(row["params"], row["best_value"])
                                                                        for row in second]
-    for number in range(3):
-        a, b = weights(unbroken, f"s.{number}", 4), weights(broken, f"s.{number}", 4)
+    for number in range(8):
+        a, b = weights(unbroken, f"s.{number}", 3), weights(broken, f"s.{number}", 3)
         assert all(torch.equal(a[key], b[key]) for key in a), f"trial {number} differs from the unbroken sweep"
+
+
+def _trials_in(cwd: Path, state: str) -> list[int]:
+    """The numbers of the trials whose ``trial.json`` says ``state``."""
+    found = [json.loads(path.read_text()) for path in (cwd / "experiments").glob("s.*/trial.json")]
+    return sorted(trial["number"] for trial in found if trial["state"] == state)
 
 
 def _wait_for(path: Path, timeout: float = 120) -> None:

@@ -4,6 +4,8 @@ The object, light on black, is cropped, scaled so its longer side is ``box`` pix
 digits fill a 20-pixel box with their centre of mass at the centre; Fashion-MNIST and KMNIST images fill the 28
 pixels, centred as a box. A drawn digit (a stroke width given) is first found as ink (``strokes.digit_ink``);
 anything else is its grayscale difference from the background.
+
+It needs numpy, Pillow, SciPy and scikit-image, never torch: an ONNX export predicts with it alone.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import io
 import warnings
 from pathlib import Path
 
-import torch
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..framework import UserError
@@ -72,8 +74,8 @@ def to_grayscale(image: Image.Image) -> Image.Image:
 
 
 def to_mnist(image: Image.Image, box: int = 20, centre: str = "mass", stroke_width: float | None = None
-             ) -> torch.Tensor:
-    """A ``[28, 28]`` uint8 tensor: light object on black, longer side ``box`` pixels, centred by its centre of
+             ) -> np.ndarray:
+    """A ``[28, 28]`` uint8 array: light object on black, longer side ``box`` pixels, centred by its centre of
     mass (``centre='mass'``, as MNIST) or by its bounding box (``'box'``).
 
     With ``stroke_width`` (a drawn dataset's pen, pixels of 28x28), the picture is read as a drawn digit: its ink
@@ -83,65 +85,64 @@ def to_mnist(image: Image.Image, box: int = 20, centre: str = "mass", stroke_wid
     if stroke_width:
         coverage = digit_ink(flatten(image, "L" if image.mode in ("L", "1", "I", "F") else "RGB"))
         if coverage is None:
-            return torch.zeros(28, 28, dtype=torch.uint8)
-        digit = place(torch.from_numpy(coverage * 255), box, centre).float()
+            return np.zeros((28, 28), dtype=np.uint8)
+        digit = place(coverage * 255, box, centre).astype(np.float32)
         # a thin pen's strokes turn grey when reduced to 28x28: MNIST's pen is full ink at its middle
-        return (digit * (255 / max(float(digit.max()), 1.0))).round().to(torch.uint8)
-    gray = torch.frombuffer(bytearray(to_grayscale(image).tobytes()), dtype=torch.uint8)
-    gray = gray.view(image.size[1], image.size[0]).float()
-    border = torch.cat([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    background = float(border.median())
+        return np.round(digit * (255 / max(float(digit.max()), 1.0))).astype(np.uint8)
+    gray = np.asarray(to_grayscale(image), dtype=np.float32)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
     if background > 127:  # dark digit on light paper: MNIST is the other way round
         gray, background = 255 - gray, 255 - background
-    ink = (gray - background).clamp(min=0)
+    ink = np.clip(gray - background, 0, None)
     if float(ink.max()) < 1:  # a blank image: nothing to centre
-        return torch.zeros(28, 28, dtype=torch.uint8)
+        return np.zeros((28, 28), dtype=np.uint8)
     return place(ink * (255 / float(ink.max())), box, centre)
 
 
-def place(ink: torch.Tensor, box: int, centre: str) -> torch.Tensor:
+def place(ink: np.ndarray, box: int, centre: str) -> np.ndarray:
     """Light-on-black ``ink`` (floats 0-255, any size) cropped to its object, scaled so its longer side is ``box``
-    pixels, and placed in 28x28 by ``centre`` (see ``to_mnist``)."""
-    rows = torch.nonzero((ink > 0.2 * 255).any(1)).flatten()
-    cols = torch.nonzero((ink > 0.2 * 255).any(0)).flatten()
-    ink = ink[int(rows[0]):int(rows[-1]) + 1, int(cols[0]):int(cols[-1]) + 1]
+    pixels, and placed in 28x28 by ``centre`` (see ``to_mnist``), as uint8."""
+    rows = np.flatnonzero((ink > 0.2 * 255).any(axis=1))
+    cols = np.flatnonzero((ink > 0.2 * 255).any(axis=0))
+    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     height, width = ink.shape
     scale = box / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    digit = Image.frombytes("L", (width, height), ink.round().to(torch.uint8).numpy().tobytes())
-    digit = torch.frombuffer(bytearray(digit.resize(size, Image.Resampling.LANCZOS).tobytes()), dtype=torch.uint8)
-    digit = digit.view(size[1], size[0]).float()
+    digit = Image.fromarray(np.round(ink).astype(np.uint8))
+    digit = np.asarray(digit.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
     if centre == "mass":
-        ys, xs = torch.meshgrid(torch.arange(size[1]), torch.arange(size[0]), indexing="ij")
         mass = float(digit.sum()) or 1.0
-        centre_y, centre_x = float((digit * ys).sum()) / mass, float((digit * xs).sum()) / mass
+        centre_y = float((digit.sum(axis=1) * np.arange(size[1])).sum()) / mass
+        centre_x = float((digit.sum(axis=0) * np.arange(size[0])).sum()) / mass
     else:
         centre_y, centre_x = size[1] / 2, size[0] / 2
     top = min(max(round(14 - centre_y), 0), 28 - size[1])
     left = min(max(round(14 - centre_x), 0), 28 - size[0])
-    canvas = torch.zeros(28, 28)
+    canvas = np.zeros((28, 28), dtype=np.float32)
     canvas[top:top + size[1], left:left + size[0]] = digit
-    return canvas.round().clamp(0, 255).to(torch.uint8)
+    return np.clip(np.round(canvas), 0, 255).astype(np.uint8)
 
 
 def as_mnist_batch(images: list, box: int = 20, centre: str = "mass", stroke_width: float | None = None
-                   ) -> torch.Tensor:
-    """Paths, PIL images or tensors to a ``[N, 28, 28]`` uint8 batch.
+                   ) -> np.ndarray:
+    """Paths, bytes, PIL images or arrays (numpy or torch) to a ``[N, 28, 28]`` uint8 batch.
 
-    A tensor that is already ``[28, 28]`` (or ``[1, 28, 28]``) uint8 is taken as a dataset image as it is;
-    anything else goes through ``to_mnist(image, box, centre, stroke_width)``.
+    An array that is already ``[28, 28]`` (or ``[1, 28, 28]``) uint8 is taken as a dataset image as it is;
+    anything else goes through ``to_mnist(image, box, centre, stroke_width)`` (float arrays hold 0-1).
     """
     batch = []
     for item in images:
-        if isinstance(item, torch.Tensor):
-            tensor = item.squeeze(0) if item.dim() == 3 else item
-            if tensor.shape == (28, 28) and tensor.dtype == torch.uint8:
-                batch.append(tensor.cpu())
+        if not isinstance(item, (Image.Image, str, Path, bytes)) and hasattr(item, "shape"):
+            array = np.asarray(item.detach().cpu() if hasattr(item, "detach") else item)
+            array = array[0] if array.ndim == 3 else array
+            if array.shape == (28, 28) and array.dtype == np.uint8:
+                batch.append(array)
                 continue
-            if tensor.is_floating_point():
-                tensor = (tensor.clamp(0, 1) * 255).round()
-            item = Image.fromarray(tensor.to(torch.uint8).cpu().numpy())
+            if np.issubdtype(array.dtype, np.floating):
+                array = np.round(np.clip(array, 0, 1) * 255)
+            item = Image.fromarray(array.astype(np.uint8))
         elif not isinstance(item, Image.Image):
             item = open_image(item)
         batch.append(to_mnist(ImageOps.exif_transpose(item) or item, box, centre, stroke_width))
-    return torch.stack(batch) if batch else torch.zeros(0, 28, 28, dtype=torch.uint8)
+    return np.stack(batch) if batch else np.zeros((0, 28, 28), dtype=np.uint8)

@@ -28,12 +28,16 @@ and releases.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image
 from scipy import ndimage
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 from skimage.morphology import skeletonize
+
+if TYPE_CHECKING:
+    import torch
 
 WORK_SCALE = 4  # dataset images are measured at this many times their resolution
 MNIST_STROKE_WIDTH = 2.76  # dataset_stroke_width of MNIST's training images: older experiments' and releases'
@@ -127,6 +131,8 @@ def stroke_width(mask: np.ndarray) -> float:
 def dataset_stroke_width(images: torch.Tensor, sample: int = 2000, seed: int = 0) -> float:
     """The median stroke width of a dataset's ``[N, 28, 28]`` uint8 images, in pixels of 28x28, measured as
     pictures are (at ``WORK_SCALE``, ink over half the brightest pixel) on a seeded sample of them."""
+    import torch  # training measures it; predicting never does
+
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:sample]
     widths = []
     for image in images[order]:

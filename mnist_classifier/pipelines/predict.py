@@ -13,12 +13,15 @@ from ..framework import Context, Pipeline, UserError
 from ..framework.cli import add_epoch, int_at_least
 
 if TYPE_CHECKING:
-    from ..inference.release import Prediction, ReleasedModel
+    from ..inference.onnx_model import OnnxModel
+    from ..inference.prediction import Prediction
+    from ..inference.release import ReleasedModel
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP... files of any size and mode")
-    parser.add_argument("--release", help="a release file; then no experiment or dataset is needed")
+    parser.add_argument("--release", help="a release file, or an export folder or its model.onnx (run on ONNX "
+                                           "Runtime, without torch); then no experiment or dataset is needed")
     add_epoch(parser, "use with --experiment-name")
     parser.add_argument("--top-k", type=int_at_least(1), default=1, help="show the K most likely classes")
     parser.add_argument("--json", action="store_true", help="print as JSON")
@@ -27,12 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
 
 
-def load_model(ctx: Context) -> ReleasedModel:
+def load_model(ctx: Context) -> ReleasedModel | OnnxModel:
     """The model ``--release PATH`` names, or the checkpoint ``--experiment-name NAME [--epoch E]`` names, on the
-    pipeline's ``--device`` (``predict`` and ``serve``)."""
-    from ..inference.release import ReleasedModel, load_release
+    pipeline's ``--device`` (``predict`` and ``serve``). An export runs on ONNX Runtime: torch is not imported."""
+    from ..inference.load import load_release
+    from ..inference.onnx_model import is_export
 
     args = ctx.args
+    if args.release and is_export(args.release):
+        return load_release(args.release, args.device)
+    from ..inference.release import ReleasedModel
+
     device = ctx.runtime.device
     if args.release:
         return load_release(args.release, device)
@@ -78,7 +86,7 @@ def save_input(prediction: Prediction, folder: Path, path: str, written: set[Pat
         number += 1
         target = folder / f"{stem}-{number}.png"
     written.add(target)
-    Image.fromarray(prediction.input.numpy(), mode="L").save(target)
+    Image.fromarray(prediction.input, mode="L").save(target)
     return target
 
 

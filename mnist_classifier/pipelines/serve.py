@@ -25,7 +25,8 @@ def any_port(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--release", help="a release file; then no experiment or dataset is needed")
+    parser.add_argument("--release", help="a release file, or an export folder or its model.onnx (run on ONNX "
+                                           "Runtime, without torch); then no experiment or dataset is needed")
     add_epoch(parser, "serve, with --experiment-name")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: every network)")

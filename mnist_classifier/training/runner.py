@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from ..framework import Checkpoint, Metric, Runner, SampleResult, TestResult, UserError
-from ..inference.calibration import Calibration, fit, outputs
+from ..inference.calibration import Calibration
 from ..inference.model import build_model, model_kwargs
-from ..inference.release import ReleaseContents
+from ..inference.release_contents import ReleaseContents
 from .augmentation import Augmentation
+from .calibration import fit, outputs
 from .evaluation import Evaluation, evaluate
 from .figures import save_test_figures
 

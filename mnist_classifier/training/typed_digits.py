@@ -199,7 +199,7 @@ def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, see
                 size = rng.randint(32, 96)
                 stroke = round(rng.uniform(0.02, 0.06) * size) if rng.random() < 1 / 3 else 0
                 ink = glyph_ink(ImageFont.truetype(str(path), size), str(digit), stroke)
-                image = place(torch.from_numpy(slant(ink, rng.uniform(-12, 12))), 20, "mass").float()
+                image = torch.from_numpy(place(slant(ink, rng.uniform(-12, 12)), 20, "mass")).float()
                 # a hairline font's strokes turn grey when reduced: as bright as MNIST's pen, like any picture
                 images.append((image * (255 / max(float(image.max()), 1.0))).round().to(torch.uint8))
                 labels.append(digit)

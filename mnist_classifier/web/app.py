@@ -17,7 +17,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -32,7 +32,10 @@ from starlette.staticfiles import StaticFiles
 
 from ..framework.errors import UserError
 from ..inference.images import MAX_PIXELS, ImageTooLargeError, open_image
-from ..inference.release import ReleasedModel
+
+if TYPE_CHECKING:
+    from ..inference.onnx_model import OnnxModel
+    from ..inference.release import ReleasedModel
 
 PAGE = Path(__file__).with_name("page")
 MAX_BYTES = 10 * 1024 * 1024
@@ -48,7 +51,7 @@ class BadRequest(Exception):  # noqa: N818 (it is the HTTP status's name)
         self.status = status
 
 
-def create_web_app(model: ReleasedModel, source: str, max_bytes: int = MAX_BYTES) -> Starlette:
+def create_web_app(model: ReleasedModel | OnnxModel, source: str, max_bytes: int = MAX_BYTES) -> Starlette:
     """The ASGI app serving ``model`` (``source``: the release file or the experiment's checkpoint it came from).
     Run it with any ASGI server: ``serve`` uses uvicorn."""
     about = {"source": source, "dataset": model.dataset, "model": model.model_name, "epoch": model.epoch,
@@ -82,7 +85,7 @@ def create_web_app(model: ReleasedModel, source: str, max_bytes: int = MAX_BYTES
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _internal_error})
 
 
-def _classify(model: ReleasedModel, data: bytes, top_k: int, show_input: bool) -> dict[str, Any]:
+def _classify(model: ReleasedModel | OnnxModel, data: bytes, top_k: int, show_input: bool) -> dict[str, Any]:
     try:
         image = open_image(data)
     except ImageTooLargeError as error:
@@ -93,7 +96,7 @@ def _classify(model: ReleasedModel, data: bytes, top_k: int, show_input: bool) -
     answer = prediction.to_json()
     if show_input:
         png = io.BytesIO()
-        Image.fromarray(prediction.input.numpy(), mode="L").save(png, format="PNG")
+        Image.fromarray(prediction.input, mode="L").save(png, format="PNG")
         answer["input"] = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
     return answer
 
