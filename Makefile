@@ -17,7 +17,8 @@ CLI := $(PY) -m mnist_classifier --experiment-name $(NAME) --data-path $(DATA_PA
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,serve,sweep]'
+	$(PY) -m pip install -q -e '.[test,serve,sweep,export]'
+	$(PY) -m mnist_classifier.export.web_runtime > /dev/null  # ONNX Runtime Web for export's page, from npm, cached
 	touch $@
 
 install: $(VENV)/.installed

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .framework import App, Metric
+from .pipelines.export import EXPORT
 from .pipelines.predict import PREDICT
 from .pipelines.serve import SERVE
 
@@ -31,11 +32,11 @@ def make_runner() -> Runner:
 
 
 def make_app(make_runner: Callable[[], Runner] = make_runner) -> App:
-    """The MNIST classifier, judged by its validation accuracy, with ``predict`` besides the built-in pipelines
-    (``make_runner``: another runner class, as the benchmark's instrumented one)."""
+    """The MNIST classifier, judged by its validation accuracy, with ``predict``, ``serve`` and ``export``
+    besides the built-in pipelines (``make_runner``: another runner class, as the benchmark's instrumented one)."""
     prog = "python -m mnist_classifier" if sys.argv[0].endswith("__main__.py") else "mnist-classifier"
     return App("mnist_classifier", make_data, make_runner, judged_by=Metric("validation_accuracy", True),
-               pipelines=[PREDICT, SERVE], prog=prog)
+               pipelines=[PREDICT, SERVE, EXPORT], prog=prog)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -209,3 +209,80 @@ def test_the_page_reads_digits_drawn_with_a_pointer_in_a_real_browser(real_mnist
     finally:
         code, output = served.stop()
     assert code == 0, output
+
+
+def test_the_export_page_classifies_in_the_browser_from_a_static_server(real_mnist_experiment: Path,
+                                                                        tmp_path: Path) -> None:
+    """The export's index.html, served by a plain static file server, draws and answers in headless Chromium
+    with ONNX Runtime Web: the drawn digits read right, the 28x28 input is the one serve prepares from the same
+    canvas, and no request goes anywhere but to the export's own files."""
+    import functools
+    import http.server
+    import threading
+
+    import numpy as np
+
+    from mnist_classifier import load_release
+    from mnist_classifier.inference.images import to_mnist
+
+    release = real_mnist_experiment / "experiments" / "real" / "checkpoints" / "1.checkpoint.release.pkl"
+    folder = tmp_path / "export"
+    run_cli(real_mnist_experiment, "export", "--release", str(release), "--to", str(folder))
+    model = load_release(folder)
+
+    class Files(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # quiet: the test reads the requests from the browser
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Files, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    requests: list[tuple[str, str]] = []
+    timings: list[float] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1000, "height": 700})
+            page.on("request", lambda request: requests.append((request.method, request.url)))
+            page.goto(base)
+            page.wait_for_function("document.getElementById('about').textContent.includes('test accuracy')",
+                                   timeout=60_000)
+            assert page.text_content("#about").startswith("mnist release (cnn), epoch 1, test accuracy ")
+            box = page.locator("#canvas").bounding_box()
+            for digit, strokes in DRAWN.items():
+                page.click("#clear")
+                for stroke in strokes:
+                    page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+                    page.mouse.down()
+                    for x, y in stroke[1:]:
+                        page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
+                    page.mouse.up()
+                page.wait_for_function("document.querySelector('.answer').getAttribute('aria-busy') === 'false' "
+                                       "&& document.getElementById('input').src.startsWith('data:image/png')",
+                                       timeout=30_000)
+                said = page.text_content("#label")
+                assert said == digit, f"drew {digit}, the page says {said}"
+                assert page.locator("#bars li").count() == 5
+                timings.append(float(page.evaluate("document.body.dataset.answerMs")))
+                drawing = Image.open(_data_url(page.evaluate("document.getElementById('canvas').toDataURL()")))
+                seen = np.asarray(Image.open(_data_url(page.get_attribute("#input", "src"))).convert("L"), float)
+                served = to_mnist(drawing, model.box, model.centre, model.stroke_width).astype(float)
+                assert np.abs(seen - served).mean() < 6, f"the page prepared the {digit} unlike serve"
+                assert model.predict([drawing])[0].label == said, "serve gives the same answer"
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    files = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+    for method, url in requests:
+        assert method == "GET" and url.startswith(base), f"a request outside the export: {method} {url}"
+        assert url[len(base):] in files | {""}, f"{url} is not one of the export's files"
+    record = REPO / "test-output" / "export-page.json"
+    record.parent.mkdir(exist_ok=True)
+    record.write_text(json.dumps({"answer_ms": timings, "requests": len(requests)}, indent=1))
+
+
+def _data_url(text: str):
+    import io
+
+    return io.BytesIO(base64.b64decode(text.split(",", 1)[1]))

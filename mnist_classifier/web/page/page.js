@@ -1,5 +1,6 @@
-// The drawing page of `serve`: draw with pointer events (mouse, pen, finger), and after each stroke send the
-// canvas as a PNG to POST /predict; show the top classes as bars and the 28x28 image the model received.
+// The drawing page of `serve` and of an export: draw with pointer events (mouse, pen, finger), and after each
+// stroke ask for the answer: from POST /predict (the canvas as a PNG), or, on an export's page, from the model in
+// the browser (classifier.js); show the top classes as bars and the 28x28 image the model received.
 "use strict";
 
 const TOP_K = 5;
@@ -60,22 +61,31 @@ function endStroke(event) {
   if (!drawing || event.pointerId !== drawing.id) return;
   drawing = null;
   answerView.setAttribute("aria-busy", "true");  // now, not once the PNG is made: the old answer is stale already
-  canvas.toBlob((png) => send(png, "image/png"), "image/png");
+  if (window.localModel) send(null, null);
+  else canvas.toBlob((png) => send(png, "image/png"), "image/png");
 }
 canvas.addEventListener("pointerup", endStroke);
 canvas.addEventListener("pointercancel", endStroke);
 
+async function ask(body, type) {  // serve's answer to an image, or the export's to the canvas (body null)
+  if (window.localModel) return (await window.localModel).classify(canvas, TOP_K);
+  const response = await fetch(`/predict?top_k=${TOP_K}&show_input=true`,
+                               { method: "POST", headers: { "Content-Type": type }, body });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.error || response.statusText);
+  return answer;
+}
+
 async function send(body, type) {
   const request = ++latest;
+  const started = performance.now();
   answerView.setAttribute("aria-busy", "true");
   status.textContent = "";
   try {
-    const response = await fetch(`/predict?top_k=${TOP_K}&show_input=true`,
-                                 { method: "POST", headers: { "Content-Type": type }, body });
-    const answer = await response.json();
+    const answer = await ask(body, type);
     if (request !== latest) return;
-    if (!response.ok) throw new Error(answer.error || response.statusText);
     show(answer);
+    document.body.dataset.answerMs = (performance.now() - started).toFixed(1);  // how long it took, for tests
   } catch (error) {
     if (request === latest) status.textContent = `error: ${error.message}`;
   } finally {
@@ -110,14 +120,15 @@ function sendFile(file) {
   if (!file) return;
   clearCanvas();
   const picture = new Image();
-  picture.onload = () => {  // show the photo on the canvas, scaled to fit, and send the file itself
+  picture.onload = () => {  // show the photo on the canvas, scaled to fit; serve reads the file itself
     const scale = Math.min(canvas.width / picture.width, canvas.height / picture.height);
     const w = picture.width * scale, h = picture.height * scale;
     pen.drawImage(picture, (canvas.width - w) / 2, (canvas.height - h) / 2, w, h);
     URL.revokeObjectURL(picture.src);
+    if (window.localModel) send(null, null);
   };
   picture.src = URL.createObjectURL(file);
-  send(file, file.type || "application/octet-stream");
+  if (!window.localModel) send(file, file.type || "application/octet-stream");
 }
 
 document.getElementById("clear").addEventListener("click", clearCanvas);
@@ -132,14 +143,14 @@ canvas.addEventListener("drop", (event) => {
 
 async function loadInfo() {
   try {
-    const info = await (await fetch("/info")).json();
+    const info = window.localModel ? (await window.localModel).info : await (await fetch("/info")).json();
     const accuracy = info.test_accuracy == null ? "not tested" : `${(100 * info.test_accuracy).toFixed(2)}%`;
     document.getElementById("about").textContent =
       `${info.dataset} release (${info.model}), epoch ${info.epoch ?? "?"}, test accuracy ${accuracy}`;
     document.getElementById("classes").textContent = `Classes: ${info.class_names.join(", ")}`;
     if (info.dataset !== "mnist") document.querySelector("h1").textContent = `Draw or upload: ${info.dataset}`;
   } catch (error) {
-    status.textContent = `error: cannot read /info (${error.message})`;
+    status.textContent = `error: cannot load the model (${error.message})`;
   }
 }
 

@@ -1,0 +1,70 @@
+"""The ``export`` pipeline: an experiment's checkpoint, or a release file, as a folder that runs anywhere
+(``model.onnx``, ``model.safetensors``, ``config.json``, a model card and a page; see ``export/``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+from ..framework import Context, Pipeline, UserError
+from ..framework.cli import add_epoch
+
+PACKAGES = ("onnx", "onnxscript", "onnxruntime", "safetensors")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", required=True, metavar="DIR", help="the export folder to write (absent or empty)")
+    parser.add_argument("--release", help="export this release file instead of an experiment's checkpoint")
+    add_epoch(parser, "export, with --experiment-name")
+    parser.add_argument("--pictures", metavar="DIR", help="also measure the export on these labelled pictures "
+                                                         "(a file's label is its name's first character)")
+
+
+def run(ctx: Context) -> int:
+    missing = [name for name in PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"export needs {', '.join(missing)}, install them with pip install "
+                        "'mnist_classifier[export]'")
+    from ..export.writer import Source, export
+    from ..inference.onnx_model import is_export
+    from ..inference.release import ReleasedModel, load_release
+    from ..training.datasets import DATASETS, load_split
+
+    args = ctx.args
+    training = None
+    if args.release:
+        if is_export(args.release):
+            raise UserError(f"{args.release} is an export already, give a release file (.checkpoint.release.pkl)")
+        model = load_release(args.release)
+        description = f"release {Path(args.release).name}"
+        stored = Path(args.release).resolve().parents[1] / "config.json"  # a release inside its experiment
+        if stored.is_file():
+            values = json.loads(stored.read_text())
+            training = {"config": values.get("config"), "seed": values.get("seed")} if "config" in values else None
+    elif args.experiment_name:
+        experiment = ctx.experiment()
+        epoch = experiment.resolve_epoch(args.epoch)
+        data = ctx.data(experiment.configuration, experiment, 0, splits=("validation",))  # for the calibration
+        runner = ctx.runner(experiment, data, training=False)
+        model = ReleasedModel(runner.release_state(runner.load_states(epoch)), "cpu", model=runner.model)
+        description = f"experiment '{experiment.name}', epoch {epoch}"
+        training = {"config": experiment.configuration.values, "seed": experiment.configuration.seed}
+    else:
+        raise UserError("export needs a model, give --experiment-name NAME [--epoch E] or --release PATH")
+    if model.dataset not in DATASETS:
+        raise UserError(f"the release's dataset '{model.dataset}' is not one this version knows, export it with "
+                        "the version that made it")
+    test = load_split(ctx.data_path, DATASETS[model.dataset], train=False)
+    source = Source(model, description, test.inputs.numpy(), test.targets.numpy(), training)
+    config = export(source, Path(args.to), Path(args.pictures) if args.pictures else None)
+    verification, evaluation = config["verification"], config["evaluation"]
+    ctx.show(f"Exported {description} to {args.to}: ONNX Runtime agrees with PyTorch on {verification['images']} "
+             f"test images (largest difference {verification['max_difference']:.1e}), test accuracy "
+             f"{100 * evaluation['accuracy']:.2f}%")
+    return 0
+
+
+EXPORT = Pipeline("export", "write an ONNX export (model.onnx, safetensors, model card, browser page) of a "
+                            "checkpoint or release, verified against PyTorch", add_arguments, run)
