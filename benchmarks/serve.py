@@ -6,8 +6,9 @@ time) and its ``export`` are each served by ``python -m mnist_classifier serve``
 requests are timed: the page's own (a 280x280 PNG of a drawn digit) and a phone photo (a 1600x1200 JPEG). For
 each: the p50 and p99 of one client's sequential requests, the same for 8 concurrent clients with their
 requests/s, and the p50 of ``load_release(...).predict`` on the same bytes in this process: the ratio of the two
-p50s is what HTTP, the event loop and the thread hand-off add. Last, ``predict`` on one picture, wall time from
-the shell (the median of ``--runs`` runs of each, taken in turn), and the release file's over the export's.
+p50s is what HTTP, the event loop and the thread hand-off add. Then ``predict`` on one picture, wall time from
+the shell (the median of ``--runs`` runs of each, taken in turn), and the release file's over the export's; and
+how long the ``export`` command took, from the shell.
 
     python benchmarks/serve.py [--requests N] [--runs N]
 """
@@ -138,13 +139,15 @@ def main() -> None:
         cli(root, "--experiment-name", "b", "train", "--max-epochs", "1", "--no-progress", "--device", "cpu")
         cli(root, "--experiment-name", "b", "create_release", "--epoch", "1")
         release = root / "experiments" / "b" / "checkpoints" / "1.checkpoint.release.pkl"
+        start = time.perf_counter()
         cli(root, "export", "--release", str(release), "--to", "export")
+        export_s = round(time.perf_counter() - start, 2)
         models = {"release file (PyTorch)": release, "ONNX export (ONNX Runtime)": root / "export"}
         results = {name: serve_latency(root, path, args.requests) for name, path in models.items()}
         wall = predict_wall(root, models, args.runs)
     release_s, export_s = wall.values()
     print(json.dumps({"benchmark": "predict and serve /predict latency", "requests": args.requests,
-                      "cpu_threads": os.cpu_count(), "serve": results,
+                      "cpu_threads": os.cpu_count(), "export_command_s": export_s, "serve": results,
                       "predict_one_picture_wall_s": {**wall, "release_over_export": round(release_s / export_s, 2)}},
                      indent=2))
 

@@ -179,3 +179,40 @@ def test_readme_is_a_front_page() -> None:
     lives in docs/, so it stays short enough to read at once."""
     count = len(README.read_text(encoding="utf-8").splitlines())
     assert count <= README_MAX_LINES, f"README.md has {count} lines, at most {README_MAX_LINES}: move the rest to docs/"
+
+
+def documented_commands() -> dict[str, set[str]]:
+    """Each pipeline named in a documented command line (``python -m mnist_classifier ... PIPELINE ...`` in a
+    code block, or a row of the pipeline table in docs/experiments.md), with the ``--options`` written with it."""
+    from mnist_classifier.__main__ import make_app
+
+    pipelines = set(make_app().pipelines)
+    option = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+    found: dict[str, set[str]] = {}
+    for path in markdown_files():
+        for line in path.read_text().splitlines():
+            words = line.split()
+            if "python -m mnist_classifier" in line and "benchmarks/" not in line:
+                words = line[line.index("python -m mnist_classifier"):].split("#")[0].split()
+                named = [word for word in words[3:] if word in pipelines]
+                if named:
+                    found.setdefault(named[0], set()).update(option.findall(" ".join(words)))
+            elif path.name == "experiments.md" and len(words) > 2 and words[0] == "|" and \
+                    words[1].strip("`") in pipelines:
+                found.setdefault(words[1].strip("`"), set()).update(option.findall(line.split("|")[2]))
+    return found
+
+
+def test_every_documented_option_is_one_the_command_takes() -> None:
+    """An option the docs show with a pipeline must be in that pipeline's ``--help``, so a renamed option cannot
+    leave the guides describing one that no longer exists."""
+    import subprocess
+    import sys
+
+    commands = documented_commands()
+    assert {"init", "train", "export", "sweep", "predict", "serve"} <= set(commands)
+    for pipeline, options in sorted(commands.items()):
+        help_text = subprocess.run([sys.executable, "-m", "mnist_classifier", pipeline, "--help"], cwd=REPO,
+                                   capture_output=True, text=True, check=True).stdout
+        unknown = sorted(option for option in options if not re.search(rf"(?<![\w-]){option}(?![\w-])", help_text))
+        assert not unknown, f"the docs show {pipeline} with {unknown}, which its --help does not list"

@@ -140,7 +140,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(trained_workdir: Path, tmp_pat
         (["--experiment-name", "base", "export", "--epoch", "9", "--to", "out"], "epoch 9 has no checkpoint"),
         (["--experiment-name", "nobody", "export", "--to", "out"], "nobody"),
         (["export", "--to", "out"], "export needs a model"),
-        (["export", "--release", str(tmp_path), "--to", "out"], "is an export already"),
+        (["export", "--release", str(tmp_path), "--to", "out"], "not a release file"),
     ]
     (tmp_path / "occupied").mkdir()
     (tmp_path / "occupied" / "keep.txt").write_text("mine")
@@ -181,3 +181,21 @@ def test_a_picture_folder_is_measured_into_the_model_card(trained_workdir: Path,
     groups = config["pictures"]["groups"]
     assert groups["all"][1] == 30 and groups["typed"][1] == 30 and 0 <= groups["all"][0] <= 1
     assert "| typed | 30 |" in (trained_workdir / "out" / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_an_export_reads_the_benchmark_pictures_as_its_release_does(exported: Path) -> None:
+    """Every 6th picture of ``benchmarks/pictures/`` (both parts, every kind): the same label from the export on
+    ONNX Runtime as from the release file on PyTorch."""
+    from mnist_classifier import load_release
+
+    files = sorted(path for path in (REPO / "benchmarks" / "pictures").glob("*/*/*") if path.suffix in (".png", ".jpg"))
+    assert len(files) > 3000, "benchmarks/pictures/ is in the repository"
+    files = files[::6]
+    run_cli(exported.parent, "--experiment-name", "base", "create_release", "--epoch", "2")
+    release = load_release(exported.parent / "experiments" / "base" / "checkpoints" / "2.checkpoint.release.pkl")
+    export = load_release(exported)
+    for path in files:
+        ours, theirs = export.predict([path])[0], release.predict([path])[0]
+        assert np.array_equal(ours.input, theirs.input), f"{path.name}: prepared otherwise"
+        assert ours.label == theirs.label, f"{path.name}: {ours.label} from the export, {theirs.label} from the release"

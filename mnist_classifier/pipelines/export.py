@@ -36,7 +36,8 @@ def run(ctx: Context) -> int:
     training = None
     if args.release:
         if is_export(args.release):
-            raise UserError(f"{args.release} is an export already, give a release file (.checkpoint.release.pkl)")
+            raise UserError(f"{args.release} is a folder or an ONNX file, not a release file, give a "
+                            ".checkpoint.release.pkl")
         model = load_release(args.release)
         description = f"release {Path(args.release).name}"
         stored = Path(args.release).resolve().parents[1] / "config.json"  # a release inside its experiment
