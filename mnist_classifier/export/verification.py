@@ -38,16 +38,14 @@ def verify(session: Any, model: torch.nn.Module, images: np.ndarray, mean: float
     each of ``BATCH_SIZES``: every image must get the same class, and every log-probability agree within
     ``TOLERANCE``, or a ``UserError`` says by how much."""
     x = normalised(images[:IMAGES], mean, std)
+    batches = [x[start:start + size] for size in BATCH_SIZES for start in range(0, len(x), size)]
+    ours = [session.run(None, {INPUT: batch})[0] for batch in batches]  # each runtime in turn: never both at once
     model = model.cpu().eval()
-    largest, disagreements = 0.0, 0
     with torch.inference_mode():
-        for size in BATCH_SIZES:
-            for start in range(0, len(x), size):
-                batch = x[start:start + size]
-                ours = session.run(None, {INPUT: batch})[0]
-                theirs = model(torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)).float().numpy()
-                largest = max(largest, float(np.abs(ours - theirs).max()))
-                disagreements += int((ours.argmax(1) != theirs.argmax(1)).sum())
+        theirs = [model(torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)).float().numpy()
+                  for batch in batches]
+    largest = max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs, strict=True))
+    disagreements = sum(int((a.argmax(1) != b.argmax(1)).sum()) for a, b in zip(ours, theirs, strict=True))
     result = Verification(len(x), list(BATCH_SIZES), largest, disagreements)
     if disagreements or largest > TOLERANCE:
         raise UserError(f"the ONNX model does not match PyTorch: {disagreements} of {len(x)} images classified "

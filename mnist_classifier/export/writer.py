@@ -69,7 +69,9 @@ def _write(source: Source, folder: Path, pictures: Path | None) -> dict[str, Any
 
     model = source.model
     graph = to_onnx(model.model, model.model_name)
-    session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # its threads leave torch the cores
+    session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     verification = verify(session, model.model, source.test_images, model.mean, model.std)
     evaluation = accuracy(session, source.test_images, source.test_targets, model.mean, model.std,
                           model.class_names)
