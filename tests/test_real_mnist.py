@@ -143,6 +143,16 @@ DRAWN = {
 }
 
 
+def draw(page, box: dict, strokes: list) -> None:
+    """Draw ``strokes`` on the canvas at ``box`` with the mouse: press, move in small steps, release."""
+    for stroke in strokes:
+        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
+        page.mouse.up()
+
+
 def chromium() -> str:
     """The system's Chromium (``.ci/run`` installs Debian's); missing is a failure in CI, a skip elsewhere."""
     path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -182,12 +192,7 @@ def test_the_page_reads_digits_drawn_with_a_pointer_in_a_real_browser(real_mnist
             for digit, strokes in DRAWN.items():
                 page.click("#clear")
                 assert page.text_content("#label") == "…" and page.get_attribute("#input", "src") is None
-                for stroke in strokes:
-                    page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
-                    page.mouse.down()
-                    for x, y in stroke[1:]:
-                        page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
-                    page.mouse.up()
+                draw(page, box, strokes)
                 assert (said := answer()) == digit, f"drew {digit}, the page says {said}"
             page.screenshot(path=str(tmp_path / "drawn.png"), full_page=True)
             page.set_input_files("#file", str(photo))
@@ -251,12 +256,7 @@ def test_the_export_page_classifies_in_the_browser_from_a_static_server(real_mni
             box = page.locator("#canvas").bounding_box()
             for digit, strokes in DRAWN.items():
                 page.click("#clear")
-                for stroke in strokes:
-                    page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
-                    page.mouse.down()
-                    for x, y in stroke[1:]:
-                        page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
-                    page.mouse.up()
+                draw(page, box, strokes)
                 page.wait_for_function("document.querySelector('.answer').getAttribute('aria-busy') === 'false' "
                                        "&& document.getElementById('input').src.startsWith('data:image/png')",
                                        timeout=30_000)
