@@ -149,7 +149,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(trained_workdir: Path, tmp_pat
     empty = tmp_path / "empty-folder"
     empty.mkdir()
     plain = tmp_path / "plain.onnx"
-    torch.onnx.export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), str(plain), dynamo=True, verbose=False)
+    torch.onnx.export(torch.nn.Linear(4, 2).eval(), (torch.zeros(1, 4),), str(plain), dynamo=True, verbose=False)
     picture = tmp_path / "seven.png"
     render(7).save(picture)
     cases += [(["predict", "--release", str(empty), str(picture)], "is not an export (it has no model.onnx)"),
