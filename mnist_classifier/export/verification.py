@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..framework.errors import UserError
+from ..inference.onnx_model import normalised
 from .onnx_graph import INPUT
 
 TOLERANCE = 1e-4  # the largest difference of a log-probability accepted between ONNX Runtime and PyTorch
@@ -26,11 +27,6 @@ class Verification:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def normalised(images: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """``[N, 28, 28]`` uint8 images as the model's ``[N, 1, 28, 28]`` float32 input (``model.to_model_input``)."""
-    return (images.astype(np.float32)[:, None] - np.float32(255 * mean)) / np.float32(255 * std)
 
 
 def verify(session: Any, model: torch.nn.Module, images: np.ndarray, mean: float, std: float) -> Verification:

@@ -24,6 +24,12 @@ METADATA_KEY = "mnist_classifier"  # model.onnx's metadata entry holding config.
 MODEL_FILE = "model.onnx"
 
 
+def normalised(images: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """``[N, 28, 28]`` uint8 images as the model's ``[N, 1, 28, 28]`` float32 input, as ``model.to_model_input``
+    makes it for PyTorch."""
+    return (images.astype(np.float32)[:, None] - np.float32(255 * mean)) / np.float32(255 * std)
+
+
 def is_export(path: str | Path) -> bool:
     """Whether ``path`` names an export (its folder, or an ``.onnx`` file) rather than a release file."""
     path = Path(path)
@@ -82,8 +88,7 @@ class OnnxModel:
 
     def log_probabilities(self, batch: np.ndarray) -> np.ndarray:
         """``[N, classes]`` log-probabilities of ``[N, 28, 28]`` uint8 images, normalised as in training."""
-        x = (batch.astype(np.float32)[:, None] - np.float32(255 * self.mean)) / np.float32(255 * self.std)
-        return self.session.run(None, {self.input_name: x})[0]
+        return self.session.run(None, {self.input_name: normalised(batch, self.mean, self.std)})[0]
 
     def predict(self, images: list, top_k: int = 1) -> list[Prediction]:
         """Classify file paths, PIL images or arrays, each on its own, as ``ReleasedModel.predict`` does."""

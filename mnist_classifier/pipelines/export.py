@@ -29,31 +29,25 @@ def run(ctx: Context) -> int:
                         "'mnist_classifier[export]'")
     from ..export.writer import Source, export
     from ..inference.onnx_model import is_export
-    from ..inference.release import ReleasedModel, load_release
     from ..training.datasets import DATASETS, load_split
+    from .predict import load_model
 
     args = ctx.args
+    if args.release and is_export(args.release):
+        raise UserError(f"{args.release} is a folder or an ONNX file, not a release file, give a "
+                        ".checkpoint.release.pkl")
+    model = load_model(ctx)  # on the CPU: export has no --device
     training = None
     if args.release:
-        if is_export(args.release):
-            raise UserError(f"{args.release} is a folder or an ONNX file, not a release file, give a "
-                            ".checkpoint.release.pkl")
-        model = load_release(args.release)
         description = f"release {Path(args.release).name}"
         stored = Path(args.release).resolve().parents[1] / "config.json"  # a release inside its experiment
         if stored.is_file():
             values = json.loads(stored.read_text())
             training = {"config": values.get("config"), "seed": values.get("seed")} if "config" in values else None
-    elif args.experiment_name:
-        experiment = ctx.experiment()
-        epoch = experiment.resolve_epoch(args.epoch)
-        data = ctx.data(experiment.configuration, experiment, 0, splits=("validation",))  # for the calibration
-        runner = ctx.runner(experiment, data, training=False)
-        model = ReleasedModel(runner.release_state(runner.load_states(epoch)), "cpu", model=runner.model)
-        description = f"experiment '{experiment.name}', epoch {epoch}"
-        training = {"config": experiment.configuration.values, "seed": experiment.configuration.seed}
     else:
-        raise UserError("export needs a model, give --experiment-name NAME [--epoch E] or --release PATH")
+        configuration = ctx.experiment().configuration
+        description = f"experiment '{args.experiment_name}', epoch {model.epoch}"
+        training = {"config": configuration.values, "seed": configuration.seed}
     if model.dataset not in DATASETS:
         raise UserError(f"the release's dataset '{model.dataset}' is not one this version knows, export it with "
                         "the version that made it")
