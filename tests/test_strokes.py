@@ -8,8 +8,11 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
+from skimage.filters import apply_hysteresis_threshold
+from skimage.morphology import skeletonize
 
 from mnist_classifier.inference import images as preparation
+from mnist_classifier.inference import strokes
 from mnist_classifier.inference.strokes import (
     channel_inks,
     dataset_stroke_width,
@@ -183,3 +186,42 @@ def test_outlined_lettering_is_read_by_its_fill(fill: tuple[int, int, int]) -> N
     assert outlined_fill(channel_inks(solid), digit_mask(ink_map(solid))) is None, "one colour: no outline"
     blurred = solid.filter(ImageFilter.GaussianBlur(3))
     assert outlined_fill(channel_inks(blurred), digit_mask(ink_map(blurred))) is None, "a blurred edge is lighter"
+
+
+def test_the_percentile_from_counts_is_numpys() -> None:
+    """``detail_size`` counts the differences instead of sorting them, and decides as ``np.percentile`` does,
+    also where the 99th percentile falls between the values either side of the limit."""
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        counts = rng.integers(0, 40, 256) * (rng.random(256) < 0.3)
+        counts[:12] += rng.integers(0, 3000)  # most pixels barely change
+        if trial % 2:  # as many above the limit as the 99th percentile allows, give or take a few
+            counts[12:] = 0
+            above = max(0, round((0.01 * counts.sum() + 1) / 0.99) + int(rng.integers(-3, 4)))
+            first, second = rng.integers(12, 256, 2)
+            counts[first] += above // 2
+            counts[second] += above - above // 2
+        values = np.repeat(np.arange(256, dtype=np.float32), counts)
+        if values.size:
+            assert strokes.percentile_below(counts, 99, 12) == (np.percentile(values, 99) < 12), counts
+
+
+def test_the_shortcuts_change_no_pixel() -> None:
+    """Blurring once for both windows, a grey picture's channels once, hysteresis and skeletons within the
+    digit's box: the same numbers as the plain computation."""
+    rng = np.random.default_rng(1)
+    shade = rng.uniform(0.8, 1, (200, 200, 1))  # uneven paper
+    colour = Image.fromarray((np.asarray(ring(6, ink=(30, 90, 160))) * shade).astype(np.uint8))
+    for picture in (colour, colour.convert("L").convert("RGB"), colour.convert("L")):
+        pixels = np.atleast_3d(np.asarray(picture, dtype=np.float32) / 255)
+        for window in (None, 30):
+            plain = np.stack([1 - ndimage.gaussian_filter(channel, 0.8) / np.maximum(ndimage.grey_closing(
+                ndimage.gaussian_filter(channel, 1.6), size=(window or 66,) * 2, mode="nearest"), 0.02)
+                for channel in np.moveaxis(pixels, 2, 0)], axis=2).clip(0, 1)
+            inks = channel_inks(picture, window)
+            assert np.array_equal(inks, plain) and np.array_equal(ink_map(picture, window), plain.max(axis=2))
+    ink = ndimage.gaussian_filter(rng.random((120, 90)), 2)
+    groups, count = ndimage.label(ink > 0.5)
+    assert np.array_equal(strokes.touching(groups, count, ink > 0.55), apply_hysteresis_threshold(ink, 0.5, 0.55))
+    mask = np.asarray(ring(6).convert("L")) < 128
+    assert strokes.stroke_width(mask) == mask.sum() / skeletonize(mask).sum()

@@ -31,9 +31,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 from scipy import ndimage
-from skimage.filters import apply_hysteresis_threshold, threshold_otsu
+from skimage.filters import threshold_otsu
 from skimage.morphology import skeletonize
 
 if TYPE_CHECKING:
@@ -61,49 +61,103 @@ def reduce(image: Image.Image) -> Image.Image:
                         Image.Resampling.BOX)
 
 
+def blurred_channels(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """The colour channels of an RGB or L image, 0-1, dark ink on light paper, ``[channels, H, W]``, blurred to
+    hide pixel noise (``fine``) and twice as much (``coarse``, for the paper's brightness): a picture is looked
+    at with two windows, and the blurs are the same for both. A grey picture's channels are blurred once, and
+    share their memory (a stride of 0)."""
+    pixels = np.asarray(image, dtype=np.float32) / 255
+    channels = pixels[..., None] if pixels.ndim == 2 else pixels
+    border = np.concatenate([channels[0], channels[-1], channels[:, 0], channels[:, -1]]).mean(axis=1)
+    if np.median(border) < 0.5:  # light ink on dark paper: make it dark on light
+        channels = 1 - channels
+    channels = np.moveaxis(channels, 2, 0)
+    grey = all(np.array_equal(channels[0], channel) for channel in channels[1:])
+    noise = min(max(0.3, min(channels.shape[1:]) / 250), 2.0)  # blurs pixel noise, not strokes
+    fine, coarse = ([ndimage.gaussian_filter(channel, sigma) for channel in (channels[:1] if grey else channels)]
+                    for sigma in (noise, 2 * noise))
+    return np.broadcast_to(fine, channels.shape), np.broadcast_to(coarse, channels.shape)
+
+
+def paper_inks(fine: np.ndarray, coarse: np.ndarray, window: int | None = None) -> np.ndarray:
+    """``channel_inks`` from ``blurred_channels``' ``fine`` and ``coarse`` channels."""
+    window = window or max(3, min(fine.shape[1:]) // 3)
+    distinct = 1 if fine.strides[0] == coarse.strides[0] == 0 else len(fine)  # a grey picture's channels are one
+    inks = []
+    for light, blurred in zip(fine[:distinct], coarse[:distinct], strict=True):
+        # the paper's brightness from a blurred copy: a running maximum of raw noise would overestimate it
+        paper = ndimage.grey_closing(blurred, size=(window, window), mode="nearest")
+        inks.append(1 - light / np.maximum(paper, 0.02))
+    inks *= len(fine) // len(inks)  # a grey picture's one channel, as many times as it has
+    return np.stack(inks, axis=2).clip(0, 1)
+
+
 def channel_inks(image: Image.Image, window: int | None = None) -> np.ndarray:
     """Ink coverage 0-1 of each pixel of an RGB or L image in each colour channel, ``[H, W, channels]`` (see
     step 1 above). The paper is estimated over ``window`` pixels (default: a third of the shorter side), which
     must be wider than the strokes."""
-    pixels = np.asarray(image, dtype=np.float32) / 255
-    channels = pixels[..., None] if pixels.ndim == 2 else pixels
-    light = channels.mean(axis=2)
-    border = np.concatenate([light[0], light[-1], light[:, 0], light[:, -1]])
-    if np.median(border) < 0.5:  # light ink on dark paper: make it dark on light
-        channels = 1 - channels
-    height, width = light.shape
-    window = window or max(3, min(height, width) // 3)
-    noise = min(max(0.3, min(height, width) / 250), 2.0)  # blurs pixel noise, not strokes
-    inks = []
-    for channel in np.moveaxis(channels, 2, 0):
-        # the paper's brightness from a blurred copy: a running maximum of raw noise would overestimate it
-        paper = ndimage.grey_closing(ndimage.gaussian_filter(channel, 2 * noise), size=(window, window),
-                                     mode="nearest")
-        inks.append(1 - ndimage.gaussian_filter(channel, noise) / np.maximum(paper, 0.02))
-    return np.stack(inks, axis=2).clip(0, 1)
+    return paper_inks(*blurred_channels(image), window)
 
 
 def ink_map(image: Image.Image, window: int | None = None) -> np.ndarray:
     """Ink coverage 0-1 of each pixel: the light absorbed in its most absorbing channel (``channel_inks``)."""
-    return channel_inks(image, window).max(axis=2)
+    return most_ink(channel_inks(image, window))
 
 
-def digit_mask(ink: np.ndarray) -> np.ndarray | None:
-    """The digit's pixels (step 2 above), or ``None`` for a blank picture."""
+def most_ink(inks: np.ndarray) -> np.ndarray:
+    """Each pixel's ink in its most absorbing channel, of ``[H, W, channels]`` inks: ``inks.max(axis=2)``, a
+    channel at a time, many times faster (numpy reduces a short last axis slowly)."""
+    most = inks[..., 0].copy()
+    for channel in range(1, inks.shape[2]):
+        np.maximum(most, inks[..., channel], out=most)
+    return most
+
+
+def paper_level(ink: np.ndarray) -> tuple[float, float]:
+    """The paper's ink, robustly (the median), and its noise (the median absolute deviation from it)."""
+    paper = float(np.median(ink))
+    return paper, float(np.median(np.abs(ink - paper)))
+
+
+def digit_mask(ink: np.ndarray, level: tuple[float, float] | None = None) -> np.ndarray | None:
+    """The digit's pixels (step 2 above), or ``None`` for a blank picture; ``level`` is ``paper_level(ink)``
+    where the caller has it already."""
     if float(ink.max()) < MIN_CONTRAST:
         return None
-    paper = float(np.median(ink))
-    spread = 1.4826 * float(np.median(np.abs(ink - paper)))  # the paper's noise, robustly
+    paper, deviation = paper_level(ink) if level is None else level
+    spread = 1.4826 * deviation  # the paper's noise as a standard deviation
     high = max(threshold_otsu(ink), paper + 6 * spread, MIN_CONTRAST)
     # faint ink counts where it joins strong ink (a pencil line's light parts), noise does not
-    mask = apply_hysteresis_threshold(ink, max(high / 2, paper + 3 * spread), high)
+    low = min(max(high / 2, paper + 3 * spread), high)
+    groups, count = ndimage.label(ink > low)
+    mask = touching(groups, count, ink > high)
+    if not mask.any():
+        return None
     reach = max(1, round(min(ink.shape) / 40))  # pieces this close belong together (a broken pencil line)
-    groups, count = ndimage.label(ndimage.binary_dilation(mask, iterations=reach), structure=np.ones((3, 3)))
+    near = around(mask, reach)  # as far as they reach
+    groups, count = ndimage.label(ndimage.binary_dilation(mask[near], iterations=reach), structure=np.ones((3, 3)))
     if count > 1:
-        sizes = ndimage.sum(mask, groups, index=np.arange(1, count + 1))
-        keep = np.flatnonzero(sizes >= 0.1 * sizes.max()) + 1
-        mask &= np.isin(groups, keep)
+        sizes = np.bincount(groups[mask[near]], minlength=count + 1)
+        mask[near] &= (sizes >= 0.1 * sizes.max())[groups]  # the groups kept, looked up by label
     return mask if mask.any() else None
+
+
+def touching(groups: np.ndarray, count: int, seeds: np.ndarray) -> np.ndarray:
+    """The pixels of the groups (``ndimage.label``'s ``groups``, ``count`` of them) that hold a ``seeds`` pixel."""
+    hit = np.zeros(count + 1, dtype=bool)
+    hit[groups[seeds]] = True
+    hit[0] = False  # not a group: what is between them
+    return hit[groups]
+
+
+def around(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The rows and columns that hold ``mask``'s pixels, and ``margin`` more on each side within the picture:
+    morphology on the mask, reaching at most ``margin`` pixels, need not look at the rest of a large picture."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return slice(0, 0), slice(0, 0)
+    return (slice(max(int(rows[0]) - margin, 0), int(rows[-1]) + margin + 1),
+            slice(max(int(cols[0]) - margin, 0), int(cols[-1]) + margin + 1))
 
 
 def outlined_fill(inks: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
@@ -111,6 +165,8 @@ def outlined_fill(inks: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     The line makes the glyph bolder than its letterform, so bold that a 6's hook touches its bowl; its fill is
     the letterform. It is recognised by colour: the digit's edge absorbs more light, in some channel, than its
     inside does (blur and anti-aliasing make an edge lighter, never darker)."""
+    whole, digit = np.zeros_like(mask), around(mask, 1)  # erosion and opening never leave the digit's box
+    inks, mask = inks[digit], mask[digit]
     inner = ndimage.binary_erosion(mask, iterations=max(1, round(stroke_width(mask) / 6)))
     if inner.sum() < 0.2 * mask.sum():  # thin strokes: no room for a line and a fill
         return None
@@ -119,12 +175,15 @@ def outlined_fill(inks: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
         return None
     fill = mask & (((inks - inside_colour) ** 2).sum(axis=2) < ((inks - edge_colour) ** 2).sum(axis=2))
     fill = ndimage.binary_opening(fill)  # the line's anti-aliased edges
-    return fill if fill.sum() >= 0.2 * mask.sum() else None
+    if fill.sum() < 0.2 * mask.sum():
+        return None
+    whole[digit] = fill
+    return whole
 
 
 def stroke_width(mask: np.ndarray) -> float:
     """The mean width of a drawing's strokes, in pixels: its area over the length of its skeleton."""
-    length = int(skeletonize(mask).sum())
+    length = int(skeletonize(mask[around(mask, 1)]).sum())  # thinning never leaves the drawing's box
     return float(mask.sum()) / max(length, 1)
 
 
@@ -155,9 +214,12 @@ def native_size(image: Image.Image) -> Image.Image:
     for k in (32, 24, 16, 12, 10, 8, 6, 5, 4, 3, 2):
         if height % k or width % k or min(height, width) // k < 5:
             continue
-        small = pixels[k // 2::k, k // 2::k]
-        if np.abs(np.repeat(np.repeat(small, k, axis=0), k, axis=1) - pixels).max() <= 24:
-            return image.resize((width // k, height // k), Image.Resampling.NEAREST)
+        blocks = pixels.reshape(height // k, k, width // k, k, -1)
+        small = blocks[:, k // 2:k // 2 + 1, :, k // 2:k // 2 + 1]  # each block's middle pixel
+        middle = len(blocks) // 2  # the row of blocks across the middle first: a photo fails there at once
+        if np.abs(blocks[middle] - small[middle]).max() > 24 or np.abs(blocks - small).max() > 24:
+            continue
+        return image.resize((width // k, height // k), Image.Resampling.NEAREST)
     return image
 
 
@@ -170,7 +232,7 @@ def border_ink(image: Image.Image) -> np.ndarray:
     if np.median(edge.mean(axis=1)) < 0.5:
         channels, edge = 1 - channels, 1 - edge
     paper = np.median(edge, axis=0)
-    return (1 - channels / np.maximum(paper, 0.02)).clip(0, 1).max(axis=2)
+    return most_ink((1 - channels / np.maximum(paper, 0.02)).clip(0, 1))
 
 
 def stretch(ink: np.ndarray, strong: np.ndarray) -> np.ndarray:
@@ -183,18 +245,35 @@ def stretch(ink: np.ndarray, strong: np.ndarray) -> np.ndarray:
 def detail_size(image: Image.Image) -> Image.Image:
     """``image`` at the smallest of ``DETAIL_SIDES`` pixels a side that holds all its detail, or as it is: a
     small scan enlarged smoothly, reduced to that side and enlarged back, differs from itself by less than
-    ``DETAIL_LOSS`` grey levels in 99% of its pixels; a photo or a drawing loses its edges."""
-    pixels = np.asarray(image, dtype=np.float32)
-    for side in DETAIL_SIDES:
+    ``DETAIL_LOSS`` grey levels in 99% of its pixels; a photo or a drawing loses its edges. The sides are tried
+    from the largest down: what one cannot hold, fewer pixels hold no better, and most pictures are not small
+    scans, so one try tells."""
+    smallest = image
+    for side in reversed(DETAIL_SIDES):
         if max(image.size) < 2 * side:
             continue
         scale = side / max(image.size)
         small = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                              Image.Resampling.BOX)
-        again = np.asarray(small.resize(image.size, Image.Resampling.BICUBIC), dtype=np.float32)
-        if np.percentile(np.abs(again - pixels), 99) < DETAIL_LOSS:
-            return small
-    return image
+        again = small.resize(image.size, Image.Resampling.BICUBIC)
+        # how many pixels (of all channels) differ by each number of grey levels: sorting them took long
+        counts = np.asarray(ImageChops.difference(again, image).histogram()).reshape(-1, 256).sum(axis=0)
+        if not percentile_below(counts, 99, DETAIL_LOSS):
+            break
+        smallest = small
+    return smallest
+
+
+def percentile_below(counts: np.ndarray, q: float, limit: int) -> bool:
+    """Whether ``np.percentile(values, q) < limit`` for the values 0, 1, 2... counted ``counts`` times: from the
+    counts where the values on either side of the percentile are both below ``limit``, or neither is."""
+    total, above = int(counts.sum()), int(counts[limit:].sum())
+    position = q / 100 * (total - 1)  # the percentile is between the sorted values at its floor and ceiling
+    if above < total - position - 2:
+        return True
+    if above > total - position + 1:
+        return False
+    return bool(np.percentile(np.repeat(np.arange(len(counts), dtype=np.float32), counts), q) < limit)
 
 
 def digit_ink(image: Image.Image) -> np.ndarray | None:
@@ -208,29 +287,31 @@ def digit_ink(image: Image.Image) -> np.ndarray | None:
         if float(ink.max()) < MIN_CONTRAST:
             return None
         return crop(stretch(ink, ink > 0.2 * ink.max()))
-    inks = channel_inks(image)
-    mask = digit_mask(inks.max(axis=2))
+    blurred = blurred_channels(image)  # the same blurs for both windows
+    inks = paper_inks(*blurred)
+    ink = most_ink(inks)
+    mask = digit_mask(ink, level := paper_level(ink))
     if mask is None:
         return None
     # again with the paper estimated over a few stroke widths: it then follows shadows closely
     window = max(5, round(5 * stroke_width(mask)))
     if window < min(mask.shape) // 3:
-        inks = channel_inks(image, window)
-        mask = digit_mask(inks.max(axis=2))
+        inks = paper_inks(*blurred, window)
+        ink = most_ink(inks)
+        mask = digit_mask(ink, level := paper_level(ink))
         if mask is None:
             return None
-    ink = inks.max(axis=2)
     if (fill := outlined_fill(inks, mask)) is not None:
-        ink, mask = fill.astype(np.float32), digit_mask(fill.astype(np.float32))
+        ink = fill.astype(np.float32)
+        mask = digit_mask(ink, level := paper_level(ink))
         if mask is None:
             return None
-    paper = float(np.median(ink))
+    paper, deviation = level
     strong = float(np.percentile(ink[mask], STRONG_INK))
-    noise = paper + 3 * 1.4826 * float(np.median(np.abs(ink - paper)))  # the paper's noise, robustly
+    noise = paper + 3 * 1.4826 * deviation  # the paper's noise, robustly
     faint = ink > max(noise, FAINT_INK * strong)  # and above what is left of shadows
-    groups, _ = ndimage.label(faint, structure=np.ones((3, 3)))
-    touching = np.unique(groups[mask & faint])
-    digit = mask | np.isin(groups, touching[touching > 0])  # faint ink that joins the digit is the digit's
+    groups, count = ndimage.label(faint, structure=np.ones((3, 3)))
+    digit = mask | touching(groups, count, mask & faint)  # faint ink that joins the digit is the digit's
     return crop(stretch((ink - noise).clip(min=0) * digit, mask))
 
 
