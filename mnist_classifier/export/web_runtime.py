@@ -8,27 +8,21 @@ tarball is checked against the integrity npm publishes, then its files are cache
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import os
 import shutil
-import tarfile
-import urllib.request
 from pathlib import Path
 
+from .. import npm
 from ..framework.errors import UserError
 
-VERSION = "1.31.1"
-TARBALL = f"https://registry.npmjs.org/onnxruntime-web/-/onnxruntime-web-{VERSION}.tgz"
-INTEGRITY = "sha512-5GeH+bWQ+HxM10z7erGlsWqryrwMbSvm/1tkIsKTT48g0fI19VXVVC435t4t7VsPdSQeS7NmuZPXrQ73k82URw=="
+PACKAGE = npm.Package("onnxruntime-web", "1.31.1",
+                      "sha512-5GeH+bWQ+HxM10z7erGlsWqryrwMbSvm/1tkIsKTT48g0fI19VXVVC435t4t7VsPdSQeS7NmuZPXrQ73k82URw==")
 # the WebAssembly-only build: its script, and the module and binary it loads
 FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 
 
 def cache_folder() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "mnist_classifier" / f"onnxruntime-web-{VERSION}"
+    return npm.cache_root() / f"onnxruntime-web-{PACKAGE.version}"
 
 
 def files() -> Path:
@@ -41,30 +35,11 @@ def files() -> Path:
             raise UserError(f"MNIST_CLASSIFIER_ORT_WEB={given} is not an onnxruntime-web package (no dist/"
                             f"{missing[0]}), point it at node_modules/onnxruntime-web or unset it")
         return folder
-    folder = cache_folder()
-    if all((folder / name).is_file() for name in FILES):
-        return folder
     try:
-        with urllib.request.urlopen(TARBALL, timeout=120) as response:  # noqa: S310 (a fixed https URL)
-            data = response.read()
-    except OSError as error:
-        raise UserError(f"cannot download ONNX Runtime Web {VERSION} for the page ({error}), run export once "
-                        "with network, or set MNIST_CLASSIFIER_ORT_WEB to an npm-installed onnxruntime-web") from None
-    algorithm, _, expected = INTEGRITY.partition("-")
-    if base64.b64encode(hashlib.new(algorithm, data).digest()).decode() != expected:
-        raise UserError(f"the download of ONNX Runtime Web {VERSION} does not match npm's integrity, try again")
-    partial = folder.with_name(folder.name + f".partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        for name in FILES:
-            member = archive.extractfile(f"package/dist/{name}")
-            if member is None:
-                raise UserError(f"ONNX Runtime Web {VERSION} has no dist/{name}, report it")
-            (partial / name).write_bytes(member.read())
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
-    return folder
+        return npm.fetch(PACKAGE, tuple(f"dist/{name}" for name in FILES), cache_folder())
+    except npm.DownloadError as error:
+        raise UserError(f"{error} for the page, run export once with network, or set MNIST_CLASSIFIER_ORT_WEB to "
+                        "an npm-installed onnxruntime-web") from None
 
 
 def copy_into(target: Path) -> None:
