@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,serve,sweep,export]'
 	$(PY) -m mnist_classifier.export.web_runtime > /dev/null  # ONNX Runtime Web for export's page, from npm, cached
+	$(PY) -m mnist_classifier.training.web_fonts > /dev/null  # handwriting fonts for data.typed_digits, from npm, cached
 	touch $@
 
 install: $(VENV)/.installed

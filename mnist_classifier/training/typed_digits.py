@@ -9,9 +9,10 @@ Fonts come in families, each on one side of a split that never changes: ``train`
 training (and the benchmark's tuning pictures of typed digits); ``tuning`` handwriting families never are, and
 the tuning pictures of handwriting fonts use them, so that tuning measures fonts a model has not seen;
 ``held_out`` families are neither trained nor tuned on, and pictures in them measure how a model reads fonts
-it has never seen (``benchmarks/make_pictures.py``). The fonts are Debian's
-packages named in ``FAMILIES``; those found on the machine at ``init`` are rendered once and their images stored
-in the experiment's ``data.json``, so training resumes bit-identically on a machine with other fonts or none.
+it has never seen (``benchmarks/make_pictures.py``). The fonts are Debian's packages named in ``FAMILIES`` and
+Google Fonts' handwriting families from npm (``web_fonts``); those found on the machine at ``init`` are rendered
+once and their images stored in the experiment's ``data.json``, so training resumes bit-identically on a machine
+with other fonts or none.
 """
 
 from __future__ import annotations
@@ -30,15 +31,17 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..framework import UserError
 from ..inference.images import place
+from . import web_fonts
 
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".local/share/fonts",
-             Path.home() / ".fonts", Path("/Library/Fonts"), Path("/System/Library/Fonts"), Path("C:/Windows/Fonts"))
+             Path.home() / ".fonts", Path("/Library/Fonts"), Path("/System/Library/Fonts"), Path("C:/Windows/Fonts"),
+             web_fonts.folder())
 
 
 @dataclass(frozen=True)
 class Family:
-    """A font family: the Debian package that installs it, the file names of its styles, which side of the split
-    it is on, and whether it imitates handwriting."""
+    """A font family: the Debian package that installs it (none for ``web_fonts``' families, which come from
+    npm), the file names of its styles, which side of the split it is on, and whether it imitates handwriting."""
 
     name: str
     package: str
@@ -104,6 +107,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("Havana", "fonts-havana", ("Havana-Regular.otf",), "train", handwriting=True),
     Family("Kouzan and Aoyagi brush", "fonts-aoyagi-kouzan-t fonts-kouzan-mouhitsu fonts-aoyagi-soseki",
            ("AoyagiKouzanT.ttf", "kouzan-mouhitsu-gyosho.ttf", "aoyagi-soseki.ttf"), "train", handwriting=True),
+    # handwriting, train: Google Fonts' from npm (school scripts, markers, brushes, quick pens)
+    *(Family(font.title, "", font.files, "train", handwriting=True) for font in web_fonts.FONTS),
     # handwriting, tuning: never trained on, for the tuning pictures of fonts a model has not seen
     Family("Humor Sans", "fonts-humor-sans", ("Humor-Sans.ttf",), "tuning", handwriting=True),
     Family("Some Juicy Fonts", "fonts-sjfonts", ("Delphine.ttf", "SteveHand.ttf"), "tuning", handwriting=True),
@@ -142,11 +147,13 @@ def packages(split: str | None = None) -> list[str]:
     return sorted({name for family in FAMILIES if split in (None, family.split) for name in family.package.split()})
 
 
-def find_fonts(split: str, handwriting: bool | None = None) -> dict[str, Path]:
+def find_fonts(split: str, handwriting: bool | None = None, leave_out: frozenset[str] = frozenset()
+               ) -> dict[str, Path]:
     """The font files of ``split``'s families found on this machine (``handwriting``: only those that imitate
-    it, or only those that do not), by file name, in ``FAMILIES`` order."""
+    it, or only those that do not; none of the families named in ``leave_out``), by file name, in ``FAMILIES``
+    order."""
     wanted = [file for family in FAMILIES if family.split == split and handwriting in (None, family.handwriting)
-              for file in family.files]
+              and family.name not in leave_out for file in family.files]
     found: dict[str, Path] = {}
     for folder in FONT_DIRS:
         if folder.is_dir():
@@ -219,13 +226,18 @@ def slant(ink: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def make(config: dict, seed: int) -> dict:
-    """The persisted state of ``data.typed_digits`` (``config``): the fonts rendered, each file's SHA-256, and
-    the images and labels, compressed, as JSON-able text. A ``UserError`` names the packages when no training
-    font is installed."""
-    fonts = find_fonts("train")
+    """The persisted state of ``data.typed_digits`` (``config``): the fonts rendered (the training families but
+    those ``leave_out`` names), each file's SHA-256, and the images and labels, compressed, as JSON-able text. A
+    ``UserError`` names the packages when no training font is installed."""
+    leave_out = frozenset(config.get("leave_out", ()))
+    if unknown := sorted(leave_out - {family.name for family in FAMILIES if family.split == "train"}):
+        raise UserError(f"data.typed_digits.leave_out names '{unknown[0]}', which is no training font family, "
+                        "name families of typed_digits.FAMILIES whose split is train")
+    fonts = find_fonts("train", leave_out=leave_out)
     if not fonts:
         raise UserError("data.typed_digits needs fonts and none of its training fonts is installed, install them "
-                        f"(apt-get install {' '.join(packages('train'))}) or remove data.typed_digits")
+                        f"(apt-get install {' '.join(packages('train'))}; "
+                        "python -m mnist_classifier.training.web_fonts) or remove data.typed_digits")
     images, labels, used = render(fonts, int(config.get("variants", 4)), int(config.get("handwriting_variants", 12)),
                                   seed)
     return {"fonts": {name: hashlib.sha256(fonts[name].read_bytes()).hexdigest()[:16] for name in used},

@@ -1,0 +1,73 @@
+"""Handwriting fonts of Google Fonts, from npm's Fontsource packages: training families of ``data.typed_digits``
+beside Debian's.
+
+Debian packages a few dozen fonts that imitate handwriting; a model that has seen only those reads a
+handwriting font it has never seen far worse than one it has. Google Fonts has many more (school scripts of
+several countries, markers, brushes, quick pens), and Fontsource publishes each on the npm registry. The
+families listed in ``web_fonts.json`` (package version, the tarball's integrity, the weights used) are
+downloaded once, checked, and cached with the other npm files (``npm.cache_root()/fonts``); only the Latin
+subset's WOFF2 file of each weight is kept. Families that the benchmark's tuning or held-out pictures use are
+never listed (a test checks it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import npm
+
+LIST = Path(__file__).with_name("web_fonts.json")
+
+
+@dataclass(frozen=True)
+class WebFont:
+    """A Fontsource package, ``@fontsource/<name>``, at ``version`` with npm's ``integrity``, and the weights
+    of it that are training fonts."""
+
+    name: str
+    version: str
+    integrity: str
+    weights: tuple[str, ...]
+
+    @property
+    def title(self) -> str:
+        return self.name.replace("-", " ").title()
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(f"{self.name}-latin-{weight}-normal.woff2" for weight in self.weights)
+
+    @property
+    def package(self) -> npm.Package:
+        return npm.Package(f"@fontsource/{self.name}", self.version, self.integrity)
+
+
+FONTS: tuple[WebFont, ...] = tuple(
+    WebFont(name, entry["version"], entry["integrity"], tuple(entry["weights"]))
+    for name, entry in json.loads(LIST.read_text()).items())
+
+
+def folder() -> Path:
+    """Where the fonts are cached, a folder per package (``typed_digits.FONT_DIRS`` includes it)."""
+    return npm.cache_root() / "fonts"
+
+
+def fetch() -> list[str]:
+    """Download the fonts not cached yet; one line for each that could not be (no network, a bad download)."""
+    failures = []
+    for font in FONTS:
+        try:
+            npm.fetch(font.package, tuple(f"files/{file}" for file in font.files),
+                      folder() / f"{font.name}-{font.version}")
+        except npm.DownloadError as error:
+            failures.append(str(error))
+    return failures
+
+
+if __name__ == "__main__":  # ``python -m mnist_classifier.training.web_fonts``: fill the cache (make install does)
+    problems = fetch()
+    print("\n".join(problems) or f"{len(FONTS)} font packages in {folder()}")
+    sys.exit(1 if problems else 0)
