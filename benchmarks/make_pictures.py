@@ -21,6 +21,10 @@ sets are committed; this script makes them again, the same, from their seeds, gi
 (``--mnist DIR``), scikit-learn and the fonts that ``mnist_classifier.training.typed_digits.packages()`` names:
 
     python benchmarks/make_pictures.py --mnist ../shared/mnist [--out benchmarks/pictures]
+
+With ``--families NAME...`` it makes instead a tuning set of photos of those training handwriting families, to
+score a model whose ``data.typed_digits.leave_out`` names them: how it reads families it has never seen
+(docs/pictures.md, "Leaving families out").
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from mnist_classifier.training.typed_digits import find_fonts, has_digits, packages
+from mnist_classifier.training.typed_digits import FAMILIES, find_fonts, has_digits, packages
+
+FAMILY_NAMES = [family.name for family in FAMILIES if family.split == "train" and family.handwriting]
 
 TYPED_LOOKS = ("white", "tinted", "dark", "outlined", "photo")
 PENS = ("pencil", "ballpoint", "marker")
@@ -229,10 +235,11 @@ def typed(out: Path, rng: random.Random, split: str, every: int = 1) -> int:
     return count
 
 
-def handwriting_fonts(out: Path, rng: random.Random, split: str, per_font: int) -> int:
-    """Each digit of each handwriting font of ``split``, ``per_font`` times, written on paper and photographed."""
+def handwriting_fonts(out: Path, rng: random.Random, fonts: dict[str, Path], per_font: int) -> int:
+    """Each digit of each handwriting font of ``fonts`` (``find_fonts``), ``per_font`` times, written on paper and
+    photographed."""
     count = 0
-    for file, path in find_fonts(split, handwriting=True).items():
+    for file, path in fonts.items():
         if not has_digits(ImageFont.truetype(str(path), 64)):
             continue
         for digit in range(10):
@@ -343,16 +350,32 @@ SAVE = {"png": {"optimize": True}, "jpg": {"quality": 85}}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "pictures")
-    parser.add_argument("--mnist", type=Path, required=True, help="folder with t10k-images-idx3-ubyte.gz and labels")
+    parser.add_argument("--mnist", type=Path, help="folder with t10k-images-idx3-ubyte.gz and labels (required)")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--families", nargs="+", metavar="FAMILY",
+                        help="instead: photos of these training handwriting families alone, 6 per digit and font, "
+                        "in OUT/tuning/handwriting-fonts/, to score a model that left them out "
+                        "(data.typed_digits.leave_out)")
     args = parser.parse_args()
+    if args.families:
+        every = find_fonts("train", handwriting=True)
+        chosen = find_fonts("train", handwriting=True, leave_out=frozenset(FAMILY_NAMES) - set(args.families))
+        if not chosen or set(args.families) - set(FAMILY_NAMES):
+            raise SystemExit(f"name training handwriting families that are installed, of: {', '.join(FAMILY_NAMES)}")
+        folder = args.out / "tuning" / "handwriting-fonts"
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"{handwriting_fonts(folder, random.Random(f'{args.seed}-families'), chosen, 6)} files in {folder} "
+              f"({len(chosen)} of {len(every)} training handwriting fonts)")
+        return
+    if not args.mnist:
+        parser.error("--mnist is required to make the sets")
     sets = {
         "tuning/typed": lambda rng: typed(folder, rng, "train", every=2),
-        "tuning/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, "tuning", 6),
+        "tuning/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, find_fonts("tuning", True), 6),
         "tuning/handwritten": lambda rng: handwritten(folder, rng),
         "tuning/mnist": lambda rng: mnist(folder, rng, args.mnist, range(0, 5000), 600),
         "held-out/typed": lambda rng: typed(folder, rng, "held_out"),
-        "held-out/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, "held_out", 3),
+        "held-out/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, find_fonts("held_out", True), 3),
         "held-out/mnist": lambda rng: mnist(folder, rng, args.mnist, range(5000, 10000), 600),
         "held-out/optdigits": lambda rng: optdigits(folder, rng, 500),
     }

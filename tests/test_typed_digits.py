@@ -91,3 +91,16 @@ def test_no_fonts_or_a_dataset_of_clothes_is_one_line(synthetic_data: Path, monk
     monkeypatch.setattr("mnist_classifier.training.data.load_split", lambda path, spec, train: mnist.datasets["train"])
     with pytest.raises(UserError, match="^data.typed_digits draws digits, and fashion_mnist is not a dataset of"):
         make_data({**CONFIG, "data": {**CONFIG["data"], "dataset": "fashion_mnist"}}).create(synthetic_data)
+
+
+def test_leave_out_renders_every_training_family_but_those_named() -> None:
+    left = ["Comic Neue", "Caveat"]
+    files = {file for family in typed_digits.FAMILIES if family.name in left for file in family.files}
+    assert len(files) == 6, "four Debian files and two from npm"
+    config = {"variants": 1, "handwriting_variants": 0}
+    every = typed_digits.make(config, seed=0)["fonts"]
+    assert files <= set(every)
+    rest = typed_digits.make({**config, "leave_out": left}, seed=0)["fonts"]
+    assert set(rest) == set(every) - files
+    with pytest.raises(UserError, match=r"^data.typed_digits.leave_out names 'Kristi', which is no training font"):
+        typed_digits.make({**config, "leave_out": ["Kristi"]}, seed=0)
