@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mnist_classifier.framework import Configuration, UserError
-from mnist_classifier.training import typed_digits
+from mnist_classifier.training import typed_digits, web_fonts
 from mnist_classifier.training.data import MNISTClassifierData
 
 CONFIG = {"data": {"val_split": 0.2, "typed_digits": {"variants": 2, "handwriting_variants": 3}},
@@ -104,3 +104,6 @@ def test_leave_out_renders_every_training_family_but_those_named() -> None:
     assert set(rest) == set(every) - files
     with pytest.raises(UserError, match=r"^data.typed_digits.leave_out names 'Kristi', which is no training font"):
         typed_digits.make({**config, "leave_out": ["Kristi"]}, seed=0)
+    debian = typed_digits.make({**config, "web_fonts": False}, seed=0)["fonts"]
+    npm_files = {file for font in web_fonts.FONTS for file in font.files}
+    assert set(debian) == set(every) - npm_files and npm_files <= set(every)

@@ -85,7 +85,7 @@ class MNISTClassifierData(Data):
             from .typed_digits import make
             from .web_fonts import fetch
 
-            for problem in fetch():  # the Debian fonts still train; the figures in docs/ are with every font
+            for problem in fetch() if typed.get("web_fonts", True) else ():  # the rest still train
                 self.logger.warning(f"{problem}: training without that handwriting font")
             self.typed_digits = make(typed, self.seed)
             self.logger.info(f"Typed digits: {self.typed_digits['count']} images from "

@@ -227,12 +227,14 @@ def slant(ink: np.ndarray, degrees: float) -> np.ndarray:
 
 def make(config: dict, seed: int) -> dict:
     """The persisted state of ``data.typed_digits`` (``config``): the fonts rendered (the training families but
-    those ``leave_out`` names), each file's SHA-256, and the images and labels, compressed, as JSON-able text. A
-    ``UserError`` names the packages when no training font is installed."""
+    those ``leave_out`` names, and but the npm ones if ``web_fonts`` is false), each file's SHA-256, and the images
+    and labels, compressed, as JSON-able text. A ``UserError`` names the packages when no font is installed."""
     leave_out = frozenset(config.get("leave_out", ()))
     if unknown := sorted(leave_out - {family.name for family in FAMILIES if family.split == "train"}):
         raise UserError(f"data.typed_digits.leave_out names '{unknown[0]}', which is no training font family, "
                         "name families of typed_digits.FAMILIES whose split is train")
+    if not config.get("web_fonts", True):
+        leave_out |= {font.title for font in web_fonts.FONTS}
     fonts = find_fonts("train", leave_out=leave_out)
     if not fonts:
         raise UserError("data.typed_digits needs fonts and none of its training fonts is installed, install them "
