@@ -369,3 +369,29 @@ def test_a_trial_is_running_while_its_lock_is_held_or_another_machines_heartbeat
     write_json(folder.heartbeat_path(0), {"host": "another-machine", "pid": 1,
                                           "time": time.time() - sweeps.HEARTBEAT_GRACE - 1})
     assert not sweeps._is_held(folder, 0), "another machine's heartbeat stopped"
+
+
+def test_two_workers_asking_for_the_last_trial_at_once_run_it_once(tmp_path: Path) -> None:
+    """Workers look at the count and ask apart: when two both see the last trial missing and both ask, the later
+    is a surplus that is never run, counted or retried, and a longer sweep later numbers on without a hole."""
+    import datetime
+    import logging
+
+    import optuna
+
+    from mnist_classifier.framework import sweep as sweeps
+
+    folder = sweeps.Sweep(tmp_path, "s")
+    folder.path.mkdir()
+    settings = sweeps.Settings(config={}, schema={}, space={}, trials=1, seed=0, pruner="none", max_epochs=1,
+                               objective={"metric": "loss", "higher_is_better": False})
+    study = folder.study(settings)
+    first, second = sweeps.take_trial(study, settings), sweeps.take_trial(study, settings)
+    assert first is not None and first[1] == 0 and second is None, "the trial, then the surplus"
+    study.tell(first[0], 0.5)
+    sweeps.recover(study, folder, logging.getLogger("test"), datetime.datetime.now())
+    assert sweeps.tally(folder, settings) == {"finished": 1, "pruned": 0, "failed": 0}
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,)), "a surplus is not retried"
+    longer = sweeps.Settings(**{**settings.__dict__, "trials": 2})
+    third = sweeps.take_trial(study, longer)
+    assert third is not None and third[1] == 1, "the surplus took no index"

@@ -148,6 +148,11 @@ def trial_index(trial: optuna.trial.FrozenTrial) -> int | None:
     return int(index) if index is not None else None
 
 
+def _is_first(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial is the first attempt at its index: not a retry, and not a surplus (see ``take_trial``)."""
+    return "failed_trial" not in trial.system_attrs and not trial.user_attrs.get("surplus")
+
+
 def counts_toward(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a trial ended for good: finished, pruned, or failed on its own (its ``reason`` says why); an
     interrupted or lost attempt is retried instead."""
@@ -175,8 +180,10 @@ def recover(study: optuna.Study, sweep: Sweep, logger: Any, since: datetime.date
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     latest: dict[int | str, optuna.trial.FrozenTrial] = {}
     for trial in study.get_trials(deepcopy=False):  # in the order of their numbers
-        index = trial_index(trial)
-        latest[index if index is not None else f"#{trial.number}"] = trial
+        if trial.user_attrs.get("surplus"):
+            continue
+        index = trial_index(trial)  # a trial killed before it had one: its retries share its first number
+        latest[index if index is not None else f"#{trial.system_attrs.get('failed_trial', trial.number)}"] = trial
     with warnings.catch_warnings():  # "experimental": it is the callback Optuna retries its own stale trials with
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)
@@ -243,19 +250,39 @@ def run_worker(ctx: Context, sweep: Sweep, settings: Settings) -> None:
         waiting, running = states.count(optuna.trial.TrialState.WAITING), states.count(optuna.trial.TrialState.RUNNING)
         if not waiting and sum(counts_toward(t) for t in trials) + running >= settings.trials:
             return
-        # Seeded by the index the next new trial gets when no other worker asks first, as with one worker.
-        firsts = sum("failed_trial" not in t.system_attrs for t in trials)
-        study.sampler = optuna.samplers.TPESampler(seed=(settings.seed * 1_000_003 + firsts) % 2**32)
-        trial = study.ask()  # a retry waiting for a worker first: its parameters and index are fixed
-        frozen = study.get_trials(deepcopy=False)
-        index = trial_index(frozen[trial.number])
-        if index is None:  # its first attempt's place among the first attempts: unique, whoever asked
-            first = int(frozen[trial.number].system_attrs.get("failed_trial", trial.number))
-            index = sum("failed_trial" not in t.system_attrs for t in frozen[:first])
-            trial.set_user_attr("index", index)
+        taken = take_trial(study, settings)
+        if taken is None:  # another worker took the last trial at the same moment: look again
+            continue
+        trial, index = taken
         with holding(sweep, index):
             params = {dimension.key: dimension.suggest(trial) for dimension in dimensions}
             run_trial(ctx, sweep, settings, study, trial, params, index)
+
+
+def take_trial(study: optuna.Study, settings: Settings) -> tuple[optuna.Trial, int] | None:
+    """Ask the study for the next trial, a retry waiting for a worker first, and give it its index.
+
+    Workers look at the count and ask apart, so two of them may both see one trial missing and both ask: the
+    first attempt whose index would be ``settings.trials`` or more is a surplus, told FAIL with the user
+    attribute ``surplus`` and ``None`` returned. A surplus is never run, counted, retried or given an index, so
+    the sweep ends with exactly the trials asked for and a longer sweep later numbers on without a hole."""
+    import optuna
+
+    # Seeded by the index the next new trial gets when no other worker asks first, as with one worker.
+    firsts = sum(_is_first(t) for t in study.get_trials(deepcopy=False))
+    study.sampler = optuna.samplers.TPESampler(seed=(settings.seed * 1_000_003 + firsts) % 2**32)
+    trial = study.ask()
+    frozen = study.get_trials(deepcopy=False)
+    index = trial_index(frozen[trial.number])  # a retry keeps its index
+    if index is None:  # its first attempt's place among the first attempts: unique, whoever asked
+        first = int(frozen[trial.number].system_attrs.get("failed_trial", trial.number))
+        index = sum(_is_first(t) for t in frozen[:first])
+        if index >= settings.trials:
+            trial.set_user_attr("surplus", True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return None
+        trial.set_user_attr("index", index)
+    return trial, index
 
 
 def tally(sweep: Sweep, settings: Settings) -> dict[str, int]:
