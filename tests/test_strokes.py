@@ -128,6 +128,20 @@ def test_uneven_light_and_coloured_ink_are_ink_and_shadows_are_not() -> None:
     assert ink_map(yellow)[50, 50] > 0.9, "a yellow glyph absorbs blue light: ink, though nearly as bright"
 
 
+def test_a_pencil_line_beside_a_soft_shadow_is_the_digit_and_the_shadow_is_not() -> None:
+    """A phone's shadow has an edge softer than a pen's stroke: seen over a third of the picture, its crescent
+    holds more ink than a thin pencil 1 beside it. Looked at again over half that window, the strokes are thin,
+    and the paper then follows the shadow."""
+    image = Image.new("RGB", (160, 160), (245, 242, 235))
+    ImageDraw.Draw(image).line((70, 25, 62, 135), fill=(110, 110, 115), width=2)
+    ys, xs = np.mgrid[0:160, 0:160] / 160
+    shadow = 0.35 / (1 + np.exp(((xs - 0.3) ** 2 + (ys - 0.5) ** 2 - 0.5 ** 2) * 40))  # make_pictures' hand
+    light = np.clip((1 - 0.4 * xs) * (1 - shadow), 0.2, 1)
+    shaded = Image.fromarray((np.asarray(image, dtype=np.float32) * light[..., None]).astype(np.uint8))
+    ink = strokes.digit_ink(shaded.filter(ImageFilter.GaussianBlur(0.6)))
+    assert ink is not None and ink.shape[0] > 4 * ink.shape[1], f"the 1 alone, not the crescent: {ink.shape}"
+
+
 def test_specks_and_noise_are_dropped() -> None:
     rng = np.random.default_rng(0)
     clean = np.asarray(ring(6).convert("L"), dtype=np.float32)

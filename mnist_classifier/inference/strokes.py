@@ -13,7 +13,8 @@ takes a new shape:
    channel, and ink is the share of light the ink absorbs there, in its most absorbing channel: shadows and
    gradients cancel out, and a yellow glyph on white paper is as much ink as a black one. Light ink on dark
    paper is inverted first. Once the strokes are found, the window shrinks to five stroke widths, to follow a
-   shadow's edge.
+   shadow's edge; strokes too thick for that are looked at again over half the window, and when they are then
+   thin, the first look took a soft shadow's edge for ink (a pencil line beside a phone's shadow).
 3. **The digit, not the noise.** Otsu's threshold, kept above the paper's own noise, with hysteresis; pieces of
    ink grouped when they nearly touch are kept when they hold at least a tenth of the largest group's ink, so
    specks and dirt go. Faint ink that touches the digit stays (a pencil's light parts close a 6's loop).
@@ -295,6 +296,8 @@ def digit_ink(image: Image.Image) -> np.ndarray | None:
         return None
     # again with the paper estimated over a few stroke widths: it then follows shadows closely
     window = max(5, round(5 * stroke_width(mask)))
+    if window >= min(mask.shape) // 3:  # thick strokes, or thin ones and a shadow's edge taken for ink
+        window = thin_window(blurred, max(3, min(mask.shape) // 6)) or window
     if window < min(mask.shape) // 3:
         inks = paper_inks(*blurred, window)
         ink = most_ink(inks)
@@ -313,6 +316,18 @@ def digit_ink(image: Image.Image) -> np.ndarray | None:
     groups, count = ndimage.label(faint, structure=np.ones((3, 3)))
     digit = mask | touching(groups, count, mask & faint)  # faint ink that joins the digit is the digit's
     return crop(stretch((ink - noise).clip(min=0) * digit, mask))
+
+
+def thin_window(blurred: tuple[np.ndarray, np.ndarray], window: int) -> int | None:
+    """Five stroke widths, when the strokes found with the paper estimated over ``window`` pixels (half the first
+    look's) are that thin: the first look then took a soft shadow's edge, wider than a pen's stroke but narrower
+    than its window, for ink. ``None`` when they are not (thick strokes, which a narrower window hollows)."""
+    ink = most_ink(paper_inks(*blurred, window))
+    mask = digit_mask(ink)
+    if mask is None:
+        return None
+    thin = max(5, round(5 * stroke_width(mask)))
+    return thin if thin <= window else None
 
 
 def crop(ink: np.ndarray) -> np.ndarray | None:
