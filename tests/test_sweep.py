@@ -395,3 +395,10 @@ def test_two_workers_asking_for_the_last_trial_at_once_run_it_once(tmp_path: Pat
     longer = sweeps.Settings(**{**settings.__dict__, "trials": 2})
     third = sweeps.take_trial(study, longer)
     assert third is not None and third[1] == 1, "the surplus took no index"
+    study.tell(third[0], 0.4)
+    killed = study.ask()  # a worker killed between asking and marking its surplus: its retry is the surplus
+    study.tell(killed, state=optuna.trial.TrialState.FAIL)
+    sweeps.recover(study, folder, logging.getLogger("test"), datetime.datetime.now())
+    assert sweeps.take_trial(study, longer) is None
+    sweeps.recover(study, folder, logging.getLogger("test"), datetime.datetime.now())
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,)), "retried once, then never again"

@@ -180,15 +180,13 @@ def recover(study: optuna.Study, sweep: Sweep, logger: Any, since: datetime.date
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     latest: dict[int | str, optuna.trial.FrozenTrial] = {}
     for trial in study.get_trials(deepcopy=False):  # in the order of their numbers
-        if trial.user_attrs.get("surplus"):
-            continue
         index = trial_index(trial)  # a trial killed before it had one: its retries share its first number
         latest[index if index is not None else f"#{trial.system_attrs.get('failed_trial', trial.number)}"] = trial
     with warnings.catch_warnings():  # "experimental": it is the callback Optuna retries its own stale trials with
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)
     for trial in latest.values():
-        if trial.state == optuna.trial.TrialState.FAIL and "reason" not in trial.user_attrs:
+        if trial.state == optuna.trial.TrialState.FAIL and not {"reason", "surplus"} & trial.user_attrs.keys():
             retry(study, trial)
 
 
