@@ -374,6 +374,7 @@ def test_a_trial_is_running_while_its_lock_is_held_or_another_machines_heartbeat
 def test_two_workers_asking_for_the_last_trial_at_once_run_it_once(tmp_path: Path) -> None:
     """Workers look at the count and ask apart: when two both see the last trial missing and both ask, the later
     is a surplus that is never run, counted or retried, and a longer sweep later numbers on without a hole."""
+    import dataclasses
     import datetime
     import logging
 
@@ -392,7 +393,7 @@ def test_two_workers_asking_for_the_last_trial_at_once_run_it_once(tmp_path: Pat
     sweeps.recover(study, folder, logging.getLogger("test"), datetime.datetime.now())
     assert sweeps.tally(folder, settings) == {"finished": 1, "pruned": 0, "failed": 0}
     assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,)), "a surplus is not retried"
-    longer = sweeps.Settings(**{**settings.__dict__, "trials": 2})
+    longer = dataclasses.replace(settings, trials=2)
     third = sweeps.take_trial(study, longer)
     assert third is not None and third[1] == 1, "the surplus took no index"
     study.tell(third[0], 0.4)

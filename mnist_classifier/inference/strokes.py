@@ -295,10 +295,11 @@ def digit_ink(image: Image.Image) -> np.ndarray | None:
     if mask is None:
         return None
     # again with the paper estimated over a few stroke widths: it then follows shadows closely
+    first = min(mask.shape) // 3  # the first look's window (``paper_inks``' default)
     window = max(5, round(5 * stroke_width(mask)))
-    if window >= min(mask.shape) // 3:  # thick strokes, or thin ones and a shadow's edge taken for ink
-        window = thin_window(blurred, max(3, min(mask.shape) // 6)) or window
-    if window < min(mask.shape) // 3:
+    if window >= first:  # thick strokes, or thin ones and a shadow's edge taken for ink
+        window = thin_window(blurred, max(3, first // 2)) or window
+    if window < first:
         inks = paper_inks(*blurred, window)
         ink = most_ink(inks)
         mask = digit_mask(ink, level := paper_level(ink))
