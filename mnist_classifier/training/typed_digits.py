@@ -240,7 +240,7 @@ def make(config: dict, seed: int) -> dict:
         raise UserError("data.typed_digits needs fonts and none of its training fonts is installed, install them "
                         f"(apt-get install {' '.join(packages('train'))}; "
                         "python -m mnist_classifier.training.web_fonts) or remove data.typed_digits")
-    images, labels, used = render(fonts, int(config.get("variants", 4)), int(config.get("handwriting_variants", 12)),
+    images, labels, used = render(fonts, int(config.get("variants", 4)), int(config.get("handwriting_variants", 5)),
                                   seed)
     return {"fonts": {name: hashlib.sha256(fonts[name].read_bytes()).hexdigest()[:16] for name in used},
             "count": len(labels), "images": encode(images.numpy()), "labels": encode(labels.to(torch.uint8).numpy())}

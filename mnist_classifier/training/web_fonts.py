@@ -2,12 +2,15 @@
 beside Debian's.
 
 Debian packages a few dozen fonts that imitate handwriting; a model that has seen only those reads a
-handwriting font it has never seen far worse than one it has. Google Fonts has many more (school scripts of
-several countries, markers, brushes, quick pens), and Fontsource publishes each on the npm registry. The
-families listed in ``web_fonts.json`` (package version, the tarball's integrity, the weights used) are
-downloaded once, checked, and cached with the other npm files (``npm.cache_root()/fonts``); only the Latin
-subset's WOFF2 file of each weight is kept. Families that the benchmark's tuning or held-out pictures use are
-never listed (a test checks it).
+handwriting font it has never seen far worse than one it has, and the more families it has seen, the better
+it reads a new one. Google Fonts files 296 families with a Latin subset under "handwriting" (school scripts of
+several countries, markers, brushes, quick pens, formal scripts; not counting the Playwrite "Guides" twins,
+the same letters over ruled lines), and Fontsource publishes them on the npm registry. ``web_fonts.json`` lists
+each that has a package and an upright style, but those Debian's packages already give (Comic Neue, Dancing
+Script, Klee One, Leckerli One) and those the benchmark's tuning or held-out pictures use (Kaushan Script,
+Kristi; a test checks it): 266 families, each with its package version, the tarball's integrity and the
+weights used (400 or the nearest, and 700 where there is one). They are downloaded once, checked, and cached
+with the other npm files (``npm.cache_root()/fonts``); only the Latin subset's WOFF2 file of each weight is kept.
 """
 
 from __future__ import annotations
