@@ -131,6 +131,25 @@ def test_training_is_reproducible_and_resume_is_exact(trained_workdir: Path) -> 
     assert straight["history"][-1]["validation_loss"] == resumed["history"][-1]["validation_loss"]
 
 
+def test_resuming_on_another_number_of_threads_says_so(trained_workdir: Path) -> None:
+    """A checkpoint records the CPU threads it was trained with: resuming on as many is silent, on another count
+    (which adds numbers in another order) says in one line that the weights will not be an unbroken run's."""
+    checkpoints = trained_workdir / "experiments" / "base" / "checkpoints"
+    saved = torch.load(checkpoints / "2.checkpoint.pkl", weights_only=True)["threads"]
+    assert isinstance(saved, int) and saved >= 1
+    result = run_cli(trained_workdir, "--experiment-name", "base", "train", "--max-epochs", "3", "--device", "cpu",
+                     env={"OMP_NUM_THREADS": str(saved)})
+    assert "warning" not in result.stderr
+    other = 1 if saved > 1 else 2
+    result = run_cli(trained_workdir, "--experiment-name", "base", "train", "--max-epochs", "4", "--device", "cpu",
+                     env={"OMP_NUM_THREADS": str(other)})
+    assert (f"warning: the checkpoint was trained with {saved} CPU thread{'s' * (saved > 1)} per process and this "
+            f"run has {other}, which add numbers in another order") in result.stderr
+    assert f"resume with OMP_NUM_THREADS={saved} (or on as many cores as before) to match" in result.stderr
+    assert len([line for line in result.stderr.splitlines() if "warning" in line]) == 1
+    assert torch.load(checkpoints / "4.checkpoint.pkl", weights_only=True)["threads"] == other
+
+
 @pytest.mark.slow
 def test_train_from_an_earlier_epoch(trained_workdir: Path) -> None:
     """``--epoch 1`` retrains epoch 2 from checkpoint 1 (the same weights, as training is deterministic)."""

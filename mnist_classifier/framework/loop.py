@@ -169,7 +169,8 @@ def _checkpoint(runner: Runner) -> Checkpoint:
                       runner.history, RngStates.capture(runner.strategy),
                       contracts.check_plain(runner, "save_states_others", runner.save_states_others(),
                                             " (state_dict() is)"),
-                      processes=runner.strategy.world_size)
+                      processes=runner.strategy.world_size,
+                      threads=torch.get_num_threads() if runner.strategy.device.type == "cpu" else None)
 
 
 def _agreed_stop(runner: Runner) -> bool:

@@ -79,8 +79,9 @@ class RngStates:
 @dataclass
 class Checkpoint:
     """Everything training goes on from: weights, optimizer, counters, the metrics of every finished epoch, the
-    random number generators, the app's own state (``save_states_others``), how many processes trained, and
-    where an interrupted epoch stopped."""
+    random number generators, the app's own state (``save_states_others``), how many processes trained, with
+    how many CPU threads each (``None`` on a GPU: another count rounds the sums otherwise), and where an
+    interrupted epoch stopped."""
 
     model: dict[str, Any]
     optimizer: dict[str, Any]
@@ -91,6 +92,7 @@ class Checkpoint:
     processes: int = 1
     resume_point: ResumePoint | None = None
     format: int = CHECKPOINT_FORMAT
+    threads: int | None = None
 
     @property
     def epoch(self) -> int:
@@ -105,6 +107,8 @@ class Checkpoint:
             state["processes"] = self.processes
         if self.resume_point is not None:
             state["resume_point"] = self.resume_point.to_dict()
+        if self.threads is not None:
+            state["threads"] = self.threads
         return state
 
     @classmethod
@@ -115,7 +119,8 @@ class Checkpoint:
                    list(state["history"]), RngStates.from_dict(state["rng"]) if state.get("rng") else None,
                    dict(state.get("others") or {}), int(state.get("processes", 1)),
                    ResumePoint.from_dict(point) if point is not None else None,
-                   int(state.get("format", CHECKPOINT_FORMAT)))
+                   int(state.get("format", CHECKPOINT_FORMAT)),
+                   int(state["threads"]) if state.get("threads") is not None else None)
 
 
 @dataclass
@@ -232,7 +237,8 @@ class CheckpointManager:
 
     def restore_rng(self, checkpoint: Checkpoint, seed: int) -> None:
         """This process's generators as ``checkpoint`` saved them; when it was saved by another number of
-        processes, fresh ones seeded by (seed, epoch, rank), and one line that says so."""
+        processes, fresh ones seeded by (seed, epoch, rank), and one line that says so. One line too when the CPU
+        ran another number of threads, which adds the same numbers in another order."""
         strategy, saved = self.strategy, checkpoint.processes
         if checkpoint.rng is None:
             raise KeyError("rng")
@@ -241,6 +247,14 @@ class CheckpointManager:
                                 f"{strategy.world_size}: from here each process's data shard and random numbers "
                                 f"differ from a run that kept {saved}, so the results will not be bit-identical to "
                                 "one")
+        threads = torch.get_num_threads()
+        if saved == strategy.world_size and strategy.device.type == "cpu" and strategy.is_main \
+                and checkpoint.threads not in (None, threads):
+            self.logger.warning(f"the checkpoint was trained with {checkpoint.threads} CPU thread"
+                                f"{'s' * (checkpoint.threads > 1)} per process and this run has {threads}, which "
+                                "add numbers in another order, so the results will not be bit-identical to an "
+                                f"unbroken run's; resume with OMP_NUM_THREADS={checkpoint.threads} (or on as many "
+                                "cores as before) to match")
         if saved != strategy.world_size and strategy.active:
             torch.manual_seed(process_seed(epoch_seed(seed, checkpoint.epoch), strategy.rank))
             return
