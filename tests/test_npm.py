@@ -75,10 +75,10 @@ def test_web_fonts_are_training_handwriting_families_that_draw_every_digit() -> 
 
 def test_a_font_that_cannot_be_downloaded_is_a_warning(synthetic_data: Path, monkeypatch: pytest.MonkeyPatch,
                                                         caplog: pytest.LogCaptureFixture) -> None:
-    from test_typed_digits import make_data
+    from test_typed_digits import FEW, make_data
 
     monkeypatch.setattr(web_fonts, "fetch", lambda: ["cannot download @fontsource/caveat@5.3.0 (offline)"])
-    data = make_data()
+    data = make_data(FEW)
     with caplog.at_level("WARNING"):
         data.create(synthetic_data)
     assert "cannot download @fontsource/caveat@5.3.0 (offline): training without that handwriting font" in caplog.text
