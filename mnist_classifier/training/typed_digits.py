@@ -193,6 +193,7 @@ def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, see
     a generator seeded by ``seed`` and the font's file name."""
     images, labels, used = [], [], []
     for name, path in fonts.items():
+        path = web_fonts.truetype(path)
         try:
             probe = ImageFont.truetype(str(path), 64)
         except OSError:
