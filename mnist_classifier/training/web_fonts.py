@@ -79,7 +79,7 @@ def fetch() -> list[str]:
 
 def truetype(path: Path) -> Path:
     """The file to open for the font at ``path``: a cached WOFF2's TrueType form where ``fetch`` made it (the same
-    outlines and hints: FreeType draws every glyph of it to the same pixels, 20 times faster to open)."""
+    outlines and hints: FreeType draws each digit of it to the same pixels, and opens it 20 times faster)."""
     unpacked = path.with_suffix(".ttf")
     return unpacked if path.suffix == ".woff2" and unpacked.is_file() else path
 
