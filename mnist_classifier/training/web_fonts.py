@@ -17,13 +17,14 @@ opens each font at up to 50 sizes.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import npm
+from ..framework.storage import atomic_write
 
 LIST = Path(__file__).with_name("web_fonts.json")
 
@@ -85,19 +86,16 @@ def truetype(path: Path) -> Path:
 
 
 def unpack(path: Path) -> None:
-    """Write the WOFF2 at ``path`` as TrueType beside it, unless it is there: aside, then renamed into place."""
+    """Write the WOFF2 at ``path`` as TrueType beside it (``atomic_write``), unless it is there."""
     target = path.with_suffix(".ttf")
     if target.is_file():
         return
     from fontTools.ttLib import woff2
 
-    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    try:
-        with open(path, "rb") as source, open(partial, "wb") as output:
-            woff2.decompress(source, output)
-        partial.rename(target)
-    finally:
-        partial.unlink(missing_ok=True)
+    unpacked = io.BytesIO()
+    with open(path, "rb") as source:
+        woff2.decompress(source, unpacked)
+    atomic_write(target, unpacked.getvalue())
 
 
 if __name__ == "__main__":  # ``python -m mnist_classifier.training.web_fonts``: fill the cache (make install does)
