@@ -3,6 +3,7 @@ the held-out font families are never rendered."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 import torch
 
 from mnist_classifier.framework import Configuration, UserError
-from mnist_classifier.training import typed_digits, web_fonts
+from mnist_classifier.inference.images import place
+from mnist_classifier.training import render_cache, typed_digits, web_fonts
 from mnist_classifier.training.data import MNISTClassifierData
 
 CONFIG = {"data": {"val_split": 0.2, "typed_digits": {"variants": 2, "handwriting_variants": 3}},
@@ -115,3 +117,47 @@ def test_leave_out_renders_every_training_family_but_those_named() -> None:
     debian = typed_digits.make({**config, "web_fonts": False}, seed=0)["fonts"]
     npm_files = {file for font in web_fonts.FONTS for file in font.files}
     assert set(debian) == set(every) - npm_files and npm_files <= set(every)
+
+
+def test_rendered_digits_are_kept_between_experiments_and_drawn_again_when_anything_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kept = {family.name for family in typed_digits.FAMILIES if family.name in KEPT}
+    fonts = typed_digits.find_fonts("train", leave_out=frozenset(
+        family.name for family in typed_digits.FAMILIES if family.name not in kept))
+    assert len(fonts) >= 3, "install the training fonts (make install)"
+    cache = tmp_path / "cache"
+    drawn = typed_digits.render(fonts, 2, 3, seed=0)
+    first = typed_digits.render(fonts, 2, 3, seed=0, cache=cache)
+    assert torch.equal(first[0], drawn[0]) and torch.equal(first[1], drawn[1]) and first[2] == drawn[2]
+    assert len(list(cache.glob("*.npy"))) == len(fonts), "an entry per font"
+    real_draw = typed_digits.draw
+    monkeypatch.setattr(typed_digits, "draw", lambda *args: pytest.fail("drawn again"))
+    again = typed_digits.render(fonts, 2, 3, seed=0, cache=cache)
+    assert torch.equal(again[0], drawn[0]) and torch.equal(again[1], drawn[1]) and again[2] == drawn[2], "read back"
+
+    calls = []
+    monkeypatch.setattr(typed_digits, "draw", lambda *args: calls.append(args[1]) or real_draw(*args))
+    typed_digits.render(fonts, 2, 3, seed=1, cache=cache)
+    typed_digits.render(fonts, 3, 3, seed=0, cache=cache)
+    assert len(calls) == len(fonts) + sum(not typed_digits.is_handwriting(name) for name in fonts), \
+        "another seed draws every font again, another count the fonts it applies to"
+    entry = sorted(cache.glob("*.npy"))[0]
+    entry.write_bytes(entry.read_bytes()[:100])
+    calls.clear()
+    again = typed_digits.render(fonts, 2, 3, seed=0, cache=cache)
+    assert len(calls) == 1 and torch.equal(again[0], drawn[0]), "a damaged entry is drawn again"
+    assert typed_digits.render(fonts, 2, 3, seed=0, cache=cache)[0].shape == drawn[0].shape and len(calls) == 1
+
+    unwritable = tmp_path / "a-file"
+    unwritable.write_text("")
+    assert torch.equal(typed_digits.render(fonts, 2, 3, seed=0, cache=unwritable)[0], drawn[0]), \
+        "a cache that cannot be written only keeps nothing"
+
+    font, name = next(iter(fonts.values())), next(iter(fonts))
+    copy = tmp_path / name
+    copy.write_bytes(font.read_bytes() + b"\0")
+    assert render_cache.key(copy, name, 2, 0) != render_cache.key(font, name, 2, 0) != render_cache.key(
+        font, "other.ttf", 2, 0), "the font's bytes and name decide the entry"
+    code = {Path(inspect.getsourcefile(function)) for function in (
+        real_draw, typed_digits.glyph_ink, typed_digits.slant, typed_digits.has_digits, place)}
+    assert code == set(render_cache.CODE), "the code that draws the digits is part of every entry's name"

@@ -12,12 +12,13 @@ the tuning pictures of handwriting fonts use them, so that tuning measures fonts
 it has never seen (``benchmarks/make_pictures.py``). The fonts are Debian's packages named in ``FAMILIES`` and
 Google Fonts' handwriting families from npm (``web_fonts``); those found on the machine at ``init`` are rendered
 once and their images stored in the experiment's ``data.json``, so training resumes bit-identically on a machine
-with other fonts or none.
+with other fonts or none; each font's digits are kept between experiments too (``render_cache``).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 import random
@@ -31,7 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..framework import UserError
 from ..inference.images import place
-from . import web_fonts
+from . import render_cache, web_fonts
 
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".local/share/fonts",
              Path.home() / ".fonts", Path("/Library/Fonts"), Path("/System/Library/Fonts"), Path("C:/Windows/Fonts"),
@@ -183,37 +184,51 @@ def has_digits(font: ImageFont.FreeTypeFont) -> bool:
     return all(mask.max() > 0 for mask in masks) and len({mask.tobytes() for mask in masks}) == 10
 
 
-def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, seed: int
+def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, seed: int, cache: Path | None = None
            ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Every digit of every font in ``variants`` variants (``handwriting_variants`` for handwriting fonts), as
     ``[N, 28, 28]`` uint8 images placed as MNIST's are, their labels, and the fonts used (those that draw digits).
+    With ``cache``, a folder, each font's digits are kept there and read back by a later call
+    (``render_cache``)."""
+    images, labels, used = [], [], []
+    for name, path in fonts.items():
+        count = handwriting_variants if is_handwriting(name) else variants
+        drawn = (render_cache.fetch(path, name, count, seed, functools.partial(draw, path, name, count, seed), cache)
+                 if cache else draw(path, name, count, seed))
+        if drawn is not None:
+            used.append(name)
+            images.append(drawn)
+            labels.append(np.repeat(np.arange(10), count))
+    if not images:
+        return torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), used
+    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels).astype(np.int64)), used
+
+
+def draw(path: Path, name: str, count: int, seed: int) -> np.ndarray | None:
+    """Each digit of the font at ``path`` (file name ``name``) in ``count`` variants, as ``[10 * count, 28, 28]``
+    uint8; ``None`` if the font cannot be opened or draws no digits.
 
     A variant draws a size (32 to 96 pixels: small sizes are drawn coarser), a weight (two in three are drawn as
     they are, one in three bolder by a stroke of up to 6% of the size) and a slant (-12 to 12 degrees), from
     a generator seeded by ``seed`` and the font's file name."""
-    images, labels, used = [], [], []
-    for name, path in fonts.items():
-        path = web_fonts.truetype(path)
-        try:
-            probe = ImageFont.truetype(str(path), 64)
-        except OSError:
-            continue
-        if not has_digits(probe):
-            continue
-        used.append(name)
-        rng = random.Random(f"{seed}-{name}")
-        for digit in range(10):
-            for _ in range(handwriting_variants if is_handwriting(name) else variants):
-                size = rng.randint(32, 96)
-                stroke = round(rng.uniform(0.02, 0.06) * size) if rng.random() < 1 / 3 else 0
-                ink = glyph_ink(ImageFont.truetype(str(path), size), str(digit), stroke)
-                image = torch.from_numpy(place(slant(ink, rng.uniform(-12, 12)), 20, "mass")).float()
-                # a hairline font's strokes turn grey when reduced: as bright as MNIST's pen, like any picture
-                images.append((image * (255 / max(float(image.max()), 1.0))).round().to(torch.uint8))
-                labels.append(digit)
-    if not images:
-        return torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), used
-    return torch.stack(images), torch.tensor(labels, dtype=torch.int64), used
+    path = web_fonts.truetype(path)
+    try:
+        probe = ImageFont.truetype(str(path), 64)
+    except OSError:
+        return None
+    if not has_digits(probe):
+        return None
+    rng = random.Random(f"{seed}-{name}")
+    images = []
+    for digit in range(10):
+        for _ in range(count):
+            size = rng.randint(32, 96)
+            stroke = round(rng.uniform(0.02, 0.06) * size) if rng.random() < 1 / 3 else 0
+            ink = glyph_ink(ImageFont.truetype(str(path), size), str(digit), stroke)
+            image = torch.from_numpy(place(slant(ink, rng.uniform(-12, 12)), 20, "mass")).float()
+            # a hairline font's strokes turn grey when reduced: as bright as MNIST's pen, like any picture
+            images.append((image * (255 / max(float(image.max()), 1.0))).round().to(torch.uint8))
+    return torch.stack(images).numpy() if images else np.zeros((0, 28, 28), dtype=np.uint8)
 
 
 def slant(ink: np.ndarray, degrees: float) -> np.ndarray:
@@ -242,13 +257,13 @@ def make(config: dict, seed: int) -> dict:
                         f"(apt-get install {' '.join(packages('train'))}; "
                         "python -m mnist_classifier.training.web_fonts) or remove data.typed_digits")
     images, labels, used = render(fonts, int(config.get("variants", 4)), int(config.get("handwriting_variants", 5)),
-                                  seed)
+                                  seed, cache=render_cache.folder())
     return {"fonts": {name: hashlib.sha256(fonts[name].read_bytes()).hexdigest()[:16] for name in used},
             "count": len(labels), "images": encode(images.numpy()), "labels": encode(labels.to(torch.uint8).numpy())}
 
 
 def encode(array: np.ndarray) -> str:
-    return base64.b64encode(zlib.compress(np.ascontiguousarray(array, dtype=np.uint8).tobytes(), 9)).decode()
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(array, dtype=np.uint8).tobytes())).decode()
 
 
 def decode(state: dict) -> tuple[torch.Tensor, torch.Tensor]:
