@@ -44,7 +44,8 @@ def _drawing() -> str:
 
 
 def key(font: Path, name: str, count: int, seed: int) -> str:
-    """The entry's name for ``count`` variants of each digit of the font file ``font``, called ``name``."""
+    """The entry's name for ``count`` variants of each digit drawn from the font file ``font`` (the TrueType form
+    of an npm font, where there is one), called ``name``."""
     parts = {"font": hashlib.sha256(font.read_bytes()).hexdigest(), "name": name, "count": count, "seed": seed,
              "drawing": _drawing()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]

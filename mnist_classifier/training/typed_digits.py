@@ -193,6 +193,7 @@ def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, see
     images, labels, used = [], [], []
     for name, path in fonts.items():
         count = handwriting_variants if is_handwriting(name) else variants
+        path = web_fonts.truetype(path)  # the file drawn, which names the cache's entry
         drawn = (render_cache.fetch(path, name, count, seed, functools.partial(draw, path, name, count, seed), cache)
                  if cache else draw(path, name, count, seed))
         if drawn is not None:
