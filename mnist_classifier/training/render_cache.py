@@ -52,10 +52,10 @@ def key(font: Path, name: str, count: int, seed: int) -> str:
 
 
 def fetch(font: Path, name: str, count: int, seed: int, draw: Callable[[], np.ndarray | None],
-          cache: Path | None = None) -> np.ndarray | None:
+          cache: Path) -> np.ndarray | None:
     """``draw()``'s ``[10 * count, 28, 28]`` uint8 digits of the font (``None`` for a font that draws no digits),
-    from the cache in ``cache`` (``folder()`` if not given) when an earlier call kept them."""
-    path = (cache or folder()) / f"{key(font, name, count, seed)}.npy"
+    from the folder ``cache`` (``folder()`` for ``init``) when an earlier call kept them there."""
+    path = cache / f"{key(font, name, count, seed)}.npy"
     try:
         kept = np.load(path, allow_pickle=False)
         if kept.dtype == np.uint8 and kept.shape in ((0,), (10 * count, 28, 28)):

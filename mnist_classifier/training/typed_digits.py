@@ -206,13 +206,13 @@ def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, see
 
 
 def draw(path: Path, name: str, count: int, seed: int) -> np.ndarray | None:
-    """Each digit of the font at ``path`` (file name ``name``) in ``count`` variants, as ``[10 * count, 28, 28]``
-    uint8; ``None`` if the font cannot be opened or draws no digits.
+    """Each digit of the font file at ``path`` (``render`` opens an npm font's TrueType form; ``name`` is the
+    file name it was found under) in ``count`` variants, as ``[10 * count, 28, 28]`` uint8, digit by digit (the
+    labels ``render`` gives them); ``None`` if the font cannot be opened or draws no digits.
 
     A variant draws a size (32 to 96 pixels: small sizes are drawn coarser), a weight (two in three are drawn as
     they are, one in three bolder by a stroke of up to 6% of the size) and a slant (-12 to 12 degrees), from
     a generator seeded by ``seed`` and the font's file name."""
-    path = web_fonts.truetype(path)
     try:
         probe = ImageFont.truetype(str(path), 64)
     except OSError:
