@@ -160,5 +160,64 @@ def test_rendered_digits_are_kept_between_experiments_and_drawn_again_when_anyth
     assert render_cache.key(copy, name, 2, 0) != render_cache.key(font, name, 2, 0) != render_cache.key(
         font, "other.ttf", 2, 0), "the font's bytes and name decide the entry"
     code = {Path(inspect.getsourcefile(function)) for function in (
-        real_draw, typed_digits.glyph_ink, typed_digits.slant, typed_digits.has_digits, place)}
+        real_draw, typed_digits.draw_not_digits, typed_digits.variant, typed_digits.glyph_ink, typed_digits.slant,
+        typed_digits.has_digits, place)}
     assert code == set(render_cache.CODE), "the code that draws the digits is part of every entry's name"
+
+
+def test_glyphs_of_no_digit_join_the_train_split_labelled_as_none(synthetic_data: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``not_digits`` adds that many glyphs of ``NOT_DIGITS`` per font, labelled ``NOT_A_DIGIT`` through data.json,
+    each a glyph the font has (a Latin font draws no kana, not even as its missing-glyph box), and leaves the
+    digits as they were."""
+    assert not set(typed_digits.NOT_DIGITS) & set("0123456789OoDQIlZzSsBGbgqTtAyUu"), "nothing read as a digit"
+    monkeypatch.setattr(render_cache, "folder", lambda: tmp_path / "cache")  # drawn here, not read back
+    drawn: dict[str, list[str]] = {}
+    real_variant = typed_digits.variant
+    monkeypatch.setattr(typed_digits, "variant", lambda path, text, rng: drawn.setdefault(
+        path.name, []).append(text) or real_variant(path, text, rng))
+    config = {**FEW, "data": {**FEW["data"], "typed_digits": {**FEW["data"]["typed_digits"], "not_digits": 30}}}
+    data = make_data(config)
+    data.create(synthetic_data)
+    images, labels = typed_digits.decode(json.loads(json.dumps(data.save()))["typed_digits"])
+    fonts = data.typed_digits["fonts"]
+    assert int((labels == typed_digits.NOT_A_DIGIT).sum()) == 30 * len(fonts)
+    digits = make_data(FEW)
+    digits.create(synthetic_data)
+    only_digits = typed_digits.decode(digits.typed_digits)
+    keep = labels != typed_digits.NOT_A_DIGIT
+    assert torch.equal(images[keep], only_digits[0]) and torch.equal(labels[keep], only_digits[1])
+    assert all(int(image.max()) == 255 for image in images[~keep]), "full ink, as the digits"
+    assert len(data.train_indexes) == 800 + len(labels), "in the train split"
+    latin = {name for name in fonts if name.startswith("CharisSIL")}
+    assert latin and fonts.keys() > latin
+    for name, texts in drawn.items():
+        glyphs = [text for text in texts if not text.isdigit()]
+        assert len(glyphs) == 30 and set(glyphs) <= set(typed_digits.NOT_DIGITS)
+        if name in latin:
+            assert all(text.isascii() for text in glyphs), f"{name} draws no kana"
+    assert any(not text.isascii() for name, texts in drawn.items() if name.startswith("KleeOne") for text in texts)
+    monkeypatch.setattr(typed_digits, "draw_not_digits", lambda *args: pytest.fail("drawn again"))
+    again = make_data(config)
+    again.create(synthetic_data)
+    assert again.typed_digits == data.typed_digits, "kept in the cache, beside the font's digits"
+
+
+def test_the_loss_pulls_a_glyph_of_no_digit_towards_equal_probabilities() -> None:
+    """``runner.loss``: the NLL of each digit, and for an image of no digit its cross-entropy to equal
+    probabilities, weighted by ``NOT_A_DIGIT_WEIGHT``; a step of gradient descent on it flattens its answer."""
+    import torch.nn.functional as F
+
+    from mnist_classifier.training.runner import NOT_A_DIGIT_WEIGHT, loss
+
+    logits = torch.tensor([[4.0, 0.0, -1.0] + [0.0] * 7, [0.0, 3.0] + [0.0] * 8], requires_grad=True)
+    targets = torch.tensor([0, typed_digits.NOT_A_DIGIT])
+    log_probabilities = F.log_softmax(logits, 1)
+    expected = (-log_probabilities[0, 0] - NOT_A_DIGIT_WEIGHT * log_probabilities[1].mean()) / 2
+    assert torch.allclose(loss(log_probabilities, targets), expected)
+    digits = torch.tensor([0, 1])
+    assert torch.allclose(loss(log_probabilities, digits), F.nll_loss(log_probabilities, digits))
+    loss(log_probabilities, targets).backward()
+    after = F.softmax(logits.detach() - 1.0 * logits.grad, 1)
+    assert after[1].max() < F.softmax(logits.detach(), 1)[1].max(), "its answer is flatter"
+    assert after[0, 0] > F.softmax(logits.detach(), 1)[0, 0], "the digit's label is more likely"

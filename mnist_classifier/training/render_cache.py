@@ -2,12 +2,13 @@
 
 ``init`` of a recipe with ``data.typed_digits`` draws about 20,000 digits from 412 font files, some 20 seconds
 here, and every experiment of a sweep, or run again with the same seed, draws the same ones. An entry holds one
-font's digits (a ``.npy`` file, read without pickle; an empty one for a font that draws none) and is named by a
-hash of everything that decides their pixels: the font file's bytes and name (which seeds its variants), the seed,
-the number of variants, the code that draws and places them (``typed_digits.py`` and ``images.py``, whole) and
-the versions of Pillow, FreeType, NumPy and torch. So a change to any of them makes a new entry, never a stale
-answer; an entry that cannot be read is drawn again, and one that cannot be written (a full disk) is only not
-kept. The folder, ``npm.cache_root() / "typed-digits"``, can be deleted at any time.
+font's digits, or its glyphs of no digit (``not_digits``): a ``.npy`` file, read without pickle, empty for a font
+that draws none. It is named by a hash of everything that decides their pixels: the font file's bytes and name
+(which seeds its variants), the seed, the number of variants, the code that draws and places them
+(``typed_digits.py`` and ``images.py``, whole) and the versions of Pillow, FreeType, NumPy and torch. So a
+change to any of them makes a new entry, never a stale answer; an entry that cannot be read is drawn again, and
+one that cannot be written (a full disk) is only not kept. The folder, ``npm.cache_root() / "typed-digits"``, can
+be deleted at any time.
 """
 
 from __future__ import annotations
@@ -43,22 +44,25 @@ def _drawing() -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def key(font: Path, name: str, count: int, seed: int) -> str:
-    """The entry's name for ``count`` variants of each digit drawn from the font file ``font`` (the TrueType form
-    of an npm font, where there is one), called ``name``."""
+def key(font: Path, name: str, count: int, seed: int, kind: str = "digits") -> str:
+    """The entry's name for ``count`` variants of each digit (``kind`` "not digits": ``count`` glyphs that are
+    not digits) drawn from the font file ``font`` (the TrueType form of an npm font, where there is one), called
+    ``name``."""
     parts = {"font": hashlib.sha256(font.read_bytes()).hexdigest(), "name": name, "count": count, "seed": seed,
-             "drawing": _drawing()}
+             "drawing": _drawing(), **({"kind": kind} if kind != "digits" else {})}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def fetch(font: Path, name: str, count: int, seed: int, draw: Callable[[], np.ndarray | None],
-          cache: Path) -> np.ndarray | None:
-    """``draw()``'s ``[10 * count, 28, 28]`` uint8 digits of the font (``None`` for a font that draws no digits),
-    from the folder ``cache`` (``folder()`` for ``init``) when an earlier call kept them there."""
-    path = cache / f"{key(font, name, count, seed)}.npy"
+          cache: Path, kind: str = "digits") -> np.ndarray | None:
+    """``draw()``'s ``[10 * count, 28, 28]`` uint8 digits of the font (``kind`` "not digits": ``[count, 28, 28]``;
+    ``None`` for a font that draws none), from the folder ``cache`` (``folder()`` for ``init``) when an earlier
+    call kept them there."""
+    path = cache / f"{key(font, name, count, seed, kind)}.npy"
+    size = 10 * count if kind == "digits" else count
     try:
         kept = np.load(path, allow_pickle=False)
-        if kept.dtype == np.uint8 and kept.shape in ((0,), (10 * count, 28, 28)):
+        if kept.dtype == np.uint8 and kept.shape in ((0,), (size, 28, 28)):
             return kept if kept.ndim == 3 else None
     except (OSError, ValueError, EOFError):
         pass

@@ -17,6 +17,19 @@ from .augmentation import Augmentation
 from .calibration import fit, outputs
 from .evaluation import Evaluation, evaluate
 from .figures import save_test_figures
+from .typed_digits import NOT_A_DIGIT
+
+NOT_A_DIGIT_WEIGHT = 0.5  # Hendrycks et al.'s for image classifiers
+
+
+def loss(log_probabilities: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The NLL of each digit's label; an image of no digit (target ``NOT_A_DIGIT``, ``data.typed_digits.not_digits``)
+    is pulled towards equal probabilities instead, by ``NOT_A_DIGIT_WEIGHT`` times its cross-entropy to them
+    (outlier exposure, Hendrycks et al. 2019), so that a picture of no digit gets a low confidence. The mean over
+    the batch."""
+    digits = targets != NOT_A_DIGIT
+    label = log_probabilities.gather(1, torch.where(digits, targets, 0)[:, None])[:, 0]
+    return torch.where(digits, -label, -NOT_A_DIGIT_WEIGHT * log_probabilities.mean(1)).mean()
 
 
 class MNISTClassifierRunner(Runner):
@@ -77,7 +90,13 @@ class MNISTClassifierRunner(Runner):
 
     def train_step(self, it_data: Any, device: torch.device) -> torch.Tensor:
         images, targets = self.data.prepare(it_data, device, self.augmentation_in(self.counters["epoch"]))
-        return F.nll_loss(self.model(images), targets)
+        log_probabilities = self.model(images)
+        return loss(log_probabilities, targets) if self.not_digits else F.nll_loss(log_probabilities, targets)
+
+    @functools.cached_property
+    def not_digits(self) -> bool:
+        """Whether the train split holds images of no digit (``data.typed_digits.not_digits``)."""
+        return bool(self.get_conf("data", "typed_digits", "not_digits", default=0))
 
     @functools.cached_property
     def augmentation(self) -> Augmentation | None:

@@ -39,6 +39,14 @@ FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home
              web_fonts.folder())
 
 
+# Glyphs that are no digit in any hand, for ``data.typed_digits.not_digits``: letters and signs no one writes
+# for a digit (not O, D, Q, I, l, Z, S, B, G, b, q, g, T, A, y, t, u and their like), kana and kanji.
+NOT_DIGITS = ("CEFHKMNRVWXcefhkmnrvwx+=%@#*<>"
+              "あおかきけさすたなぬねはほまみむめもやゆよれわをん書字紙森語愛機電学国東京雨風花鳥")
+NOT_A_DIGIT = -1  # the label of a glyph of NOT_DIGITS: trained towards no answer (runner.loss)
+MISSING = "\U000F0000"  # a character no font draws: what a font draws for a glyph it lacks
+
+
 @dataclass(frozen=True)
 class Family:
     """A font family: the Debian package that installs it (none for ``web_fonts``' families, which come from
@@ -178,28 +186,42 @@ def glyph_ink(font: ImageFont.FreeTypeFont, text: str, stroke: int = 0) -> np.nd
     return np.array(canvas, dtype=np.float32)
 
 
+def drawn_glyphs(font: ImageFont.FreeTypeFont, texts: str) -> list[str]:
+    """The characters of ``texts`` that ``font`` draws: not blank, and not what it draws for a glyph it lacks."""
+    missing = glyph_ink(font, MISSING).tobytes()
+    return [text for text in texts if (ink := glyph_ink(font, text)).max() > 0 and ink.tobytes() != missing]
+
+
 def has_digits(font: ImageFont.FreeTypeFont) -> bool:
     """Whether the font draws ten different digits: some handwriting fonts draw a missing glyph's box instead."""
     masks = [glyph_ink(font, str(digit)) for digit in range(10)]
     return all(mask.max() > 0 for mask in masks) and len({mask.tobytes() for mask in masks}) == 10
 
 
-def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, seed: int, cache: Path | None = None
-           ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Every digit of every font in ``variants`` variants (``handwriting_variants`` for handwriting fonts), as
-    ``[N, 28, 28]`` uint8 images placed as MNIST's are, their labels, and the fonts used (those that draw digits).
-    With ``cache``, a folder, each font's digits are kept there and read back by a later call
-    (``render_cache``)."""
+def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, seed: int, cache: Path | None = None,
+           not_digits: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Every digit of every font in ``variants`` variants (``handwriting_variants`` for handwriting fonts), and
+    ``not_digits`` glyphs of each font that are not digits (labelled ``NOT_A_DIGIT``), as ``[N, 28, 28]`` uint8
+    images placed as MNIST's are, their labels, and the fonts used (those that draw digits). With ``cache``, a
+    folder, each font's images are kept there and read back by a later call (``render_cache``)."""
     images, labels, used = [], [], []
     for name, path in fonts.items():
         count = handwriting_variants if is_handwriting(name) else variants
         path = web_fonts.truetype(path)  # the file drawn, which names the cache's entry
         drawn = (render_cache.fetch(path, name, count, seed, functools.partial(draw, path, name, count, seed), cache)
                  if cache else draw(path, name, count, seed))
-        if drawn is not None:
-            used.append(name)
-            images.append(drawn)
-            labels.append(np.repeat(np.arange(10), count))
+        if drawn is None:
+            continue
+        used.append(name)
+        images.append(drawn)
+        labels.append(np.repeat(np.arange(10), count))
+        if not_digits:
+            others = (render_cache.fetch(path, name, not_digits, seed, functools.partial(
+                draw_not_digits, path, name, not_digits, seed), cache, kind="not digits") if cache
+                      else draw_not_digits(path, name, not_digits, seed))
+            if others is not None:
+                images.append(others)
+                labels.append(np.full(len(others), NOT_A_DIGIT))
     if not images:
         return torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), used
     return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels).astype(np.int64)), used
@@ -220,16 +242,33 @@ def draw(path: Path, name: str, count: int, seed: int) -> np.ndarray | None:
     if not has_digits(probe):
         return None
     rng = random.Random(f"{seed}-{name}")
-    images = []
-    for digit in range(10):
-        for _ in range(count):
-            size = rng.randint(32, 96)
-            stroke = round(rng.uniform(0.02, 0.06) * size) if rng.random() < 1 / 3 else 0
-            ink = glyph_ink(ImageFont.truetype(str(path), size), str(digit), stroke)
-            image = torch.from_numpy(place(slant(ink, rng.uniform(-12, 12)), 20, "mass")).float()
-            # a hairline font's strokes turn grey when reduced: as bright as MNIST's pen, like any picture
-            images.append((image * (255 / max(float(image.max()), 1.0))).round().to(torch.uint8))
-    return torch.stack(images).numpy() if images else np.zeros((0, 28, 28), dtype=np.uint8)
+    images = [variant(path, str(digit), rng) for digit in range(10) for _ in range(count)]
+    return np.stack(images) if images else np.zeros((0, 28, 28), dtype=np.uint8)
+
+
+def draw_not_digits(path: Path, name: str, count: int, seed: int) -> np.ndarray | None:
+    """``count`` glyphs of the font file at ``path`` drawn from ``NOT_DIGITS`` (those it has), as ``[count, 28,
+    28]`` uint8 varied as ``draw``'s digits are, from a generator of their own; ``None`` if it has none."""
+    try:
+        probe = ImageFont.truetype(str(path), 64)
+    except OSError:
+        return None
+    has = drawn_glyphs(probe, NOT_DIGITS)
+    if not has:
+        return None
+    rng = random.Random(f"{seed}-{name}-not-digits")
+    return np.stack([variant(path, rng.choice(has), rng) for _ in range(count)])
+
+
+def variant(path: Path, text: str, rng: random.Random) -> np.ndarray:
+    """``text`` in the font at ``path``, at a size, weight and slant drawn from ``rng`` (see ``draw``), placed in
+    28x28 as MNIST's digits are, its brightest pixel 255."""
+    size = rng.randint(32, 96)
+    stroke = round(rng.uniform(0.02, 0.06) * size) if rng.random() < 1 / 3 else 0
+    ink = glyph_ink(ImageFont.truetype(str(path), size), text, stroke)
+    image = torch.from_numpy(place(slant(ink, rng.uniform(-12, 12)), 20, "mass")).float()
+    # a hairline font's strokes turn grey when reduced: as bright as MNIST's pen, like any picture
+    return (image * (255 / max(float(image.max()), 1.0))).round().to(torch.uint8).numpy()
 
 
 def slant(ink: np.ndarray, degrees: float) -> np.ndarray:
@@ -258,9 +297,10 @@ def make(config: dict, seed: int) -> dict:
                         f"(apt-get install {' '.join(packages('train'))}; "
                         "python -m mnist_classifier.training.web_fonts) or remove data.typed_digits")
     images, labels, used = render(fonts, int(config.get("variants", 4)), int(config.get("handwriting_variants", 5)),
-                                  seed, cache=render_cache.folder())
+                                  seed, cache=render_cache.folder(), not_digits=int(config.get("not_digits", 0)))
     return {"fonts": {name: hashlib.sha256(fonts[name].read_bytes()).hexdigest()[:16] for name in used},
-            "count": len(labels), "images": encode(images.numpy()), "labels": encode(labels.to(torch.uint8).numpy())}
+            "count": len(labels), "images": encode(images.numpy()),
+            "labels": encode((labels % 256).to(torch.uint8).numpy())}  # NOT_A_DIGIT as 255
 
 
 def encode(array: np.ndarray) -> str:
@@ -272,5 +312,5 @@ def decode(state: dict) -> tuple[torch.Tensor, torch.Tensor]:
     count = int(state["count"])
     images = np.frombuffer(zlib.decompress(base64.b64decode(state["images"])), dtype=np.uint8)
     labels = np.frombuffer(zlib.decompress(base64.b64decode(state["labels"])), dtype=np.uint8)
-    return (torch.from_numpy(images.copy()).view(count, 28, 28),
-            torch.from_numpy(labels.astype(np.int64)))
+    labels = np.where(labels == 255, NOT_A_DIGIT, labels.astype(np.int64))
+    return torch.from_numpy(images.copy()).view(count, 28, 28), torch.from_numpy(labels)
