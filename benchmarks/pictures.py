@@ -1,5 +1,8 @@
 """How well releases read real pictures: ``predict --json`` on the files of ``benchmarks/pictures/`` (see
 ``make_pictures.py``), run as a user runs it, and the share read right per part (tuning, held-out), kind and look.
+A picture of no digit (``letters-and-signs``, ``clothes``: its name starts with ``x``) is read right when
+``predict`` calls it unsure or no digit; each part's row "digits called unsure" is the share of its digits, read
+right or not, that it calls so.
 
     python benchmarks/pictures.py RELEASE [RELEASE ...] [--part tuning|held-out] [--json OUT] [--show-input DIR]
 
@@ -26,14 +29,18 @@ LOOKS = {  # each kind's looks, as its file names end (make_pictures.py)
     "handwritten": ("scan", "blur", "noise", "uneven-light", "jpeg", "phone", "pencil", "ballpoint", "marker"),
     "mnist": ("scan", "low-res", "faint", "tinted", "uneven-light", "blur", "photo", "jpeg", "small", "pencil"),
     "optdigits": ("raw", "dark-on-white", "blocky", "smooth"),
+    "letters-and-signs": ("scan", "blur", "noise", "uneven-light", "jpeg", "phone"),
+    "clothes": ("as-is", "scan", "blur", "noise", "uneven-light", "jpeg", "phone"),
 }
 REAL = ("mnist", "optdigits")  # real handwriting, written by people
+UNSURE = "digits called unsure"
 
 
 def groups(path: Path) -> list[str]:
-    """The rows a file counts in: its part, its part's real handwriting, its kind, and its kind's looks."""
+    """The rows a file counts in: its part (digits only), its part's real handwriting, its kind, and its kind's
+    looks."""
     part, kind, name = path.parent.parent.name, path.parent.name, path.stem
-    rows = [part, f"{part}: {kind}"]
+    rows = [part, f"{part}: {kind}"] if name[0].isdigit() else [f"{part}: {kind}"]
     if kind in REAL:
         rows.append(f"{part}: real handwriting")
     rows += [f"{part}: {kind}: {look}" for look in LOOKS.get(kind, ())
@@ -45,12 +52,12 @@ def order(row: str) -> tuple:
     part, *rest = row.split(": ")
     kind = rest[0] if rest else ""
     kinds = list(LOOKS)
-    key = kinds.index(kind) + 1 if kind in kinds else (0 if not rest else len(kinds) + 1)
+    key = kinds.index(kind) + 1 if kind in kinds else (0 if not rest else len(kinds) + 1 + (kind == UNSURE))
     return (PARTS.index(part), key, LOOKS[kind].index(rest[1]) if len(rest) > 1 else -1)
 
 
-def read(release: Path, files: list[Path], show_input: Path | None) -> dict[str, str]:
-    """Each file's label as ``python -m mnist_classifier predict --release RELEASE --json FILES`` prints it."""
+def read(release: Path, files: list[Path], show_input: Path | None) -> dict[str, dict]:
+    """Each file's answer as ``python -m mnist_classifier predict --release RELEASE --json FILES`` prints it."""
     answers = []
     for folder in sorted({path.parent for path in files}):  # per folder, so --show-input keeps the layout
         batch = [str(path) for path in files if path.parent == folder]
@@ -58,19 +65,24 @@ def read(release: Path, files: list[Path], show_input: Path | None) -> dict[str,
         if show_input:
             command += ["--show-input", str(show_input / release.stem / folder.parent.name / folder.name)]
         answers += json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-    return {answer["path"]: answer["label"] for answer in answers}
+    return {answer["path"]: answer for answer in answers}
 
 
 def score(release: Path, files: list[Path], show_input: Path | None
-          ) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
-    labels = read(release, files, show_input)
+          ) -> tuple[dict[str, tuple[int, int]], dict[str, dict]]:
+    answers = read(release, files, show_input)
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for path in files:
-        right = labels[str(path)] == path.name[0]
-        for row in groups(path):
-            counts[row][0] += right
+        answer = answers[str(path)]
+        digit = path.name[0].isdigit()
+        right = answer["label"] == path.name[0] if digit else answer["status"] != "sure"
+        rows = [(row, right) for row in groups(path)]
+        if digit:
+            rows.append((f"{path.parent.parent.name}: {UNSURE}", answer["status"] != "sure"))
+        for row, counted in rows:
+            counts[row][0] += counted
             counts[row][1] += 1
-    return {row: (right, total) for row, (right, total) in counts.items()}, labels
+    return {row: (right, total) for row, (right, total) in counts.items()}, answers
 
 
 def preparation_ms(release: Path, files: list[Path]) -> list[float]:
@@ -116,7 +128,7 @@ def main() -> None:
     print(f"\nPreparing a picture: median {times[len(times) // 2]:.1f} ms, 90th percentile "
           f"{times[int(0.9 * len(times))]:.1f} ms, slowest {times[-1]:.1f} ms ({len(times)} files, one thread)")
     if args.json:
-        args.json.write_text(json.dumps({release: labels for release, (_, labels) in results.items()}, indent=1))
+        args.json.write_text(json.dumps({release: answers for release, (_, answers) in results.items()}, indent=1))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from test_predict import render
 
 from conftest import REPO, run_cli, snapshot
@@ -175,11 +176,14 @@ def test_bad_input_is_one_line_and_leaves_nothing(trained_workdir: Path, tmp_pat
 
 def test_a_picture_folder_is_measured_into_the_model_card(trained_workdir: Path, tmp_path: Path) -> None:
     pictures(tmp_path / "pictures" / "typed")
+    (tmp_path / "pictures" / "blank").mkdir()
+    Image.new("L", (40, 40), 255).save(tmp_path / "pictures" / "blank" / "x-white.png")  # no digit, and no ink
     run_cli(trained_workdir, "--experiment-name", "base", "export", "--to", "out", "--pictures",
             str(tmp_path / "pictures"))
     config = json.loads((trained_workdir / "out" / "config.json").read_text())
     groups = config["pictures"]["groups"]
     assert groups["all"][1] == 30 and groups["typed"][1] == 30 and 0 <= groups["all"][0] <= 1
+    assert groups["blank"] == [1.0, 1], "a picture of no digit is read right when called so, and not a digit"
     assert "| typed | 30 |" in (trained_workdir / "out" / "README.md").read_text()
 
 

@@ -64,7 +64,9 @@ def model_card(config: dict[str, Any], training: dict[str, Any] | None) -> str:
               f"{verification['max_difference']:.2e} apart.", "",
               "## Limits", "",
               f"- It knows the {len(release['class_names'])} classes above and nothing else: any picture gets one of "
-              "them; a low calibrated confidence (status `unsure`) is the sign of a guess.",
+              "them; a low calibrated confidence (status `unsure`) is the sign of a guess, or of a picture of none"
+              + (" (it was trained to give letters, signs and kana low confidence: `not_digits`)." if training and (
+                  training["config"].get("data", {}).get("typed_digits") or {}).get("not_digits") else "."),
               f"- It was trained on {dataset}'s 28x28 images: pictures are brought to that form first, and a picture "
               "unlike them (several objects, a cluttered background, a tiny digit) is read less well than the "
               "test accuracy says.",

@@ -97,14 +97,17 @@ def _write(source: Source, folder: Path, pictures: Path | None) -> dict[str, Any
 
 def read_pictures(model: OnnxModel, folder: Path) -> dict[str, Any]:
     """The share of the pictures under ``folder`` that ``model`` reads right, in all and per sub-folder; a
-    picture's label is the first character of its file name, as in ``benchmarks/pictures/``."""
+    picture's label is the first character of its file name, as in ``benchmarks/pictures/``, where ``x`` is a
+    picture of no digit: read right when called unsure (or no digit), and not counted in "all"."""
     files = sorted(path for path in folder.rglob("*") if path.suffix.lower() in PICTURE_SUFFIXES)
     if not files:
         raise UserError(f"--pictures {folder} holds no pictures, give a folder of labelled PNG or JPEG files")
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for path in files:
-        right = model.predict([path])[0].label == path.name[0]
-        for group in ("all", str(path.parent.relative_to(folder))):
+        answer = model.predict([path])[0]
+        labelled = path.name[0] != "x"
+        right = answer.label == path.name[0] if labelled else answer.status != "sure"
+        for group in ("all", str(path.parent.relative_to(folder)))[0 if labelled else 1:]:
             counts[group][0] += right
             counts[group][1] += 1
     return {"folder": str(folder), "groups": {group: (right / total, total) for group, (right, total)
