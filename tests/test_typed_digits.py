@@ -181,7 +181,8 @@ def test_glyphs_of_no_digit_join_the_train_split_labelled_as_none(synthetic_data
     data.create(synthetic_data)
     images, labels = typed_digits.decode(json.loads(json.dumps(data.save()))["typed_digits"])
     fonts = data.typed_digits["fonts"]
-    assert int((labels == typed_digits.NOT_A_DIGIT).sum()) == 30 * len(fonts)
+    assert int((labels == typed_digits.NOT_A_DIGIT).sum()) == 30 * len(fonts) == data.typed_digits["not_digits"]
+    assert data.describe().details["typed_digits"].endswith(f"in train, {30 * len(fonts)} of them glyphs of no digit")
     digits = make_data(FEW)
     digits.create(synthetic_data)
     only_digits = typed_digits.decode(digits.typed_digits)

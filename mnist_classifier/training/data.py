@@ -89,7 +89,7 @@ class MNISTClassifierData(Data):
                 self.logger.warning(f"{problem}: training without that handwriting font")
             self.typed_digits = make(typed, self.seed)
             self.logger.info(f"Typed digits: {self.typed_digits['count']} images from "
-                             f"{len(self.typed_digits['fonts'])} fonts join the train split")
+                             f"{len(self.typed_digits['fonts'])} fonts join the train split{self._of_no_digit()}")
         typed_count = self.typed_digits["count"] if self.typed_digits else 0
         self.train_indexes = sorted(order[:train_size]) + list(range(size, size + typed_count))
         self.validation_indexes = sorted(order[train_size:])
@@ -108,8 +108,12 @@ class MNISTClassifierData(Data):
                     "test": len(self.datasets["test"])},
             details={"dataset": self.dataset, "class_names": self.class_names, "mean": self.mean, "std": self.std,
                      **({"typed_digits": f"{self.typed_digits['count']} images of "
-                                         f"{len(self.typed_digits['fonts'])} fonts in train"}
+                                         f"{len(self.typed_digits['fonts'])} fonts in train{self._of_no_digit()}"}
                         if self.typed_digits else {})})
+
+    def _of_no_digit(self) -> str:
+        others = self.typed_digits.get("not_digits", 0) if self.typed_digits else 0
+        return f", {others} of them glyphs of no digit" if others else ""
 
     def load_loaders(self, data_path: Path, num_workers: int) -> None:
         """Batches are fetched whole by ``__getitems__``; on CUDA without workers the dataset (47 MB) moves to the

@@ -283,8 +283,9 @@ def slant(ink: np.ndarray, degrees: float) -> np.ndarray:
 
 def make(config: dict, seed: int) -> dict:
     """The persisted state of ``data.typed_digits`` (``config``): the fonts rendered (the training families but
-    those ``leave_out`` names, and but the npm ones if ``web_fonts`` is false), each file's SHA-256, and the images
-    and labels, compressed, as JSON-able text. A ``UserError`` names the packages when no font is installed."""
+    those ``leave_out`` names, and but the npm ones if ``web_fonts`` is false), each file's SHA-256, the images
+    and labels, compressed, as JSON-able text, and how many of them are glyphs of no digit (``not_digits``). A
+    ``UserError`` names the packages when no font is installed."""
     leave_out = frozenset(config.get("leave_out", ()))
     if unknown := sorted(leave_out - {family.name for family in FAMILIES if family.split == "train"}):
         raise UserError(f"data.typed_digits.leave_out names '{unknown[0]}', which is no training font family, "
@@ -298,8 +299,9 @@ def make(config: dict, seed: int) -> dict:
                         "python -m mnist_classifier.training.web_fonts) or remove data.typed_digits")
     images, labels, used = render(fonts, int(config.get("variants", 4)), int(config.get("handwriting_variants", 5)),
                                   seed, cache=render_cache.folder(), not_digits=int(config.get("not_digits", 0)))
+    others = int((labels == NOT_A_DIGIT).sum())
     return {"fonts": {name: hashlib.sha256(fonts[name].read_bytes()).hexdigest()[:16] for name in used},
-            "count": len(labels), "images": encode(images.numpy()),
+            "count": len(labels), **({"not_digits": others} if others else {}), "images": encode(images.numpy()),
             "labels": encode((labels % 256).to(torch.uint8).numpy())}  # NOT_A_DIGIT as 255
 
 
