@@ -279,9 +279,9 @@ OTHER_SIGNS = "€£¥©®¶♥★→√"
 
 
 def glyphs(out: Path, rng: random.Random, fonts: dict[str, Path], per_font: int) -> int:
-    """``per_font`` glyphs that are no digit in each font of ``fonts``: the letters and signs of
-    ``NOT_DIGITS`` and ``OTHER_SIGNS`` that the font draws, written on paper and photographed. A file's name
-    starts with ``x``: no digit."""
+    """``per_font`` glyphs that are no digit in each font of ``fonts``: the letters and signs of ``NOT_DIGITS``
+    (not its kana and kanji) and ``OTHER_SIGNS`` that the font draws, written on paper and photographed. A file's
+    name starts with ``x``: no digit."""
     count = 0
     for file, path in fonts.items():
         has = drawn_glyphs(ImageFont.truetype(str(path), 64), "".join(filter(str.isascii, NOT_DIGITS)) + OTHER_SIGNS)

@@ -40,7 +40,7 @@ def groups(path: Path) -> list[str]:
     """The rows a file counts in: its part (digits only), its part's real handwriting, its kind, and its kind's
     looks."""
     part, kind, name = path.parent.parent.name, path.parent.name, path.stem
-    rows = [part, f"{part}: {kind}"] if name[0].isdigit() else [f"{part}: {kind}"]
+    rows = [part, f"{part}: {kind}"] if name[0] != "x" else [f"{part}: {kind}"]
     if kind in REAL:
         rows.append(f"{part}: real handwriting")
     rows += [f"{part}: {kind}: {look}" for look in LOOKS.get(kind, ())
@@ -74,7 +74,7 @@ def score(release: Path, files: list[Path], show_input: Path | None
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for path in files:
         answer = answers[str(path)]
-        digit = path.name[0].isdigit()
+        digit = path.name[0] != "x"
         right = answer["label"] == path.name[0] if digit else answer["status"] != "sure"
         rows = [(row, right) for row in groups(path)]
         if digit:

@@ -198,6 +198,10 @@ def test_glyphs_of_no_digit_join_the_train_split_labelled_as_none(synthetic_data
         if name in latin:
             assert all(text.isascii() for text in glyphs), f"{name} draws no kana"
     assert any(not text.isascii() for name, texts in drawn.items() if name.startswith("KleeOne") for text in texts)
+    typed_only = typed_digits.render(typed_digits.find_fonts("train", leave_out=frozenset(
+        family.name for family in typed_digits.FAMILIES if family.name not in KEPT)), 1, 0, seed=0, not_digits=2)
+    assert (typed_only[1] == typed_digits.NOT_A_DIGIT).sum() == 2 * sum(
+        not typed_digits.is_handwriting(name) for name in typed_only[2]), "only from fonts whose digits join"
     monkeypatch.setattr(typed_digits, "draw_not_digits", lambda *args: pytest.fail("drawn again"))
     again = make_data(config)
     again.create(synthetic_data)

@@ -4,11 +4,11 @@
 here, and every experiment of a sweep, or run again with the same seed, draws the same ones. An entry holds one
 font's digits, or its glyphs of no digit (``not_digits``): a ``.npy`` file, read without pickle, empty for a font
 that draws none. It is named by a hash of everything that decides their pixels: the font file's bytes and name
-(which seeds its variants), the seed, the number of variants, the code that draws and places them
-(``typed_digits.py`` and ``images.py``, whole) and the versions of Pillow, FreeType, NumPy and torch. So a
-change to any of them makes a new entry, never a stale answer; an entry that cannot be read is drawn again, and
-one that cannot be written (a full disk) is only not kept. The folder, ``npm.cache_root() / "typed-digits"``, can
-be deleted at any time.
+(which seeds its variants), the seed, the number of variants, digits or glyphs of no digit, the code that draws
+and places them (``typed_digits.py`` and ``images.py``, whole) and the versions of Pillow, FreeType, NumPy and
+torch. So a change to any of them makes a new entry, never a stale answer; an entry that cannot be read is drawn
+again, and one that cannot be written (a full disk) is only not kept. The folder,
+``npm.cache_root() / "typed-digits"``, can be deleted at any time.
 """
 
 from __future__ import annotations

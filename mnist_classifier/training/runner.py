@@ -1,5 +1,5 @@
 """Training and testing the MNIST classifier: the optimizer and schedule the configuration names (Adadelta and
-StepLR by default), NLL loss, accuracy and confusion matrix."""
+StepLR by default), NLL loss (outlier exposure for glyphs of no digit), accuracy and confusion matrix."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ class MNISTClassifierRunner(Runner):
 
     @functools.cached_property
     def not_digits(self) -> bool:
-        """Whether the train split holds images of no digit (``data.typed_digits.not_digits``)."""
+        """Whether the configuration puts images of no digit in the train split (``data.typed_digits.not_digits``)."""
         return bool(self.get_conf("data", "typed_digits", "not_digits", default=0))
 
     @functools.cached_property

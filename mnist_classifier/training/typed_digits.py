@@ -215,7 +215,7 @@ def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, see
         used.append(name)
         images.append(drawn)
         labels.append(np.repeat(np.arange(10), count))
-        if not_digits:
+        if not_digits and len(drawn):  # fonts whose digits join (handwriting_variants 0: none do)
             others = (render_cache.fetch(path, name, not_digits, seed, functools.partial(
                 draw_not_digits, path, name, not_digits, seed), cache, kind="not digits") if cache
                       else draw_not_digits(path, name, not_digits, seed))
