@@ -21,6 +21,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from mnist_classifier.inference.prediction import NO_DIGIT, read_right
+
 PICTURES = Path(__file__).parent / "pictures"
 PARTS = ("held-out", "tuning")
 LOOKS = {  # each kind's looks, as its file names end (make_pictures.py)
@@ -40,7 +42,7 @@ def groups(path: Path) -> list[str]:
     """The rows a file counts in: its part (digits only), its part's real handwriting, its kind, and its kind's
     looks."""
     part, kind, name = path.parent.parent.name, path.parent.name, path.stem
-    rows = [part, f"{part}: {kind}"] if name[0] != "x" else [f"{part}: {kind}"]
+    rows = [part, f"{part}: {kind}"] if name[0] != NO_DIGIT else [f"{part}: {kind}"]
     if kind in REAL:
         rows.append(f"{part}: real handwriting")
     rows += [f"{part}: {kind}: {look}" for look in LOOKS.get(kind, ())
@@ -74,8 +76,8 @@ def score(release: Path, files: list[Path], show_input: Path | None
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for path in files:
         answer = answers[str(path)]
-        digit = path.name[0] != "x"
-        right = answer["label"] == path.name[0] if digit else answer["status"] != "sure"
+        digit = path.name[0] != NO_DIGIT
+        right = read_right(answer["label"], answer["status"], path.name[0])
         rows = [(row, right) for row in groups(path)]
         if digit:
             rows.append((f"{path.parent.parent.name}: {UNSURE}", answer["status"] != "sure"))

@@ -19,6 +19,7 @@ import torch
 from .. import __version__
 from ..framework.errors import UserError
 from ..inference.onnx_model import FORMAT, METADATA_KEY, MODEL_FILE, OnnxModel
+from ..inference.prediction import NO_DIGIT, read_right
 from . import web_runtime
 from .model_card import model_card
 from .onnx_graph import INPUT, OPSET, OUTPUT, set_metadata, to_onnx
@@ -105,8 +106,8 @@ def read_pictures(model: OnnxModel, folder: Path) -> dict[str, Any]:
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for path in files:
         answer = model.predict([path])[0]
-        labelled = path.name[0] != "x"
-        right = answer.label == path.name[0] if labelled else answer.status != "sure"
+        labelled = path.name[0] != NO_DIGIT
+        right = read_right(answer.label, answer.status, path.name[0])
         for group in ("all", str(path.parent.relative_to(folder)))[0 if labelled else 1:]:
             counts[group][0] += right
             counts[group][1] += 1

@@ -39,3 +39,13 @@ def answer(log_probabilities: np.ndarray, image: np.ndarray, class_names: list[s
     status = "no digit" if not image.any() else "unsure" if confidence < calibration.unsure_below else "sure"
     return Prediction(class_names[int(indexes[0])], float(probabilities[indexes[0]]),
                       [(class_names[int(j)], float(probabilities[j])) for j in indexes], image, confidence, status)
+
+
+NO_DIGIT = "x"  # a labelled picture's name starts with it when it shows no digit
+
+
+def read_right(label: str, status: str, expected: str) -> bool:
+    """Whether an answer (its ``label`` and ``status``) is right for a picture whose label is ``expected``, the first
+    character of its file name as in ``benchmarks/pictures/``: ``x`` is a picture of no digit, read right when the
+    answer is not sure of any."""
+    return status != "sure" if expected == NO_DIGIT else label == expected

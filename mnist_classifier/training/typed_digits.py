@@ -23,6 +23,7 @@ import hashlib
 import math
 import random
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,21 +205,22 @@ def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, see
     ``not_digits`` glyphs of each font that are not digits (labelled ``NOT_A_DIGIT``), as ``[N, 28, 28]`` uint8
     images placed as MNIST's are, their labels, and the fonts used (those that draw digits). With ``cache``, a
     folder, each font's images are kept there and read back by a later call (``render_cache``)."""
+    def drawn_by(function: Callable, path: Path, name: str, count: int, kind: str) -> np.ndarray | None:
+        made = functools.partial(function, path, name, count, seed)
+        return render_cache.fetch(path, name, count, seed, made, cache, kind) if cache else made()
+
     images, labels, used = [], [], []
     for name, path in fonts.items():
         count = handwriting_variants if is_handwriting(name) else variants
         path = web_fonts.truetype(path)  # the file drawn, which names the cache's entry
-        drawn = (render_cache.fetch(path, name, count, seed, functools.partial(draw, path, name, count, seed), cache)
-                 if cache else draw(path, name, count, seed))
+        drawn = drawn_by(draw, path, name, count, "digits")
         if drawn is None:
             continue
         used.append(name)
         images.append(drawn)
         labels.append(np.repeat(np.arange(10), count))
         if not_digits and len(drawn):  # fonts whose digits join (handwriting_variants 0: none do)
-            others = (render_cache.fetch(path, name, not_digits, seed, functools.partial(
-                draw_not_digits, path, name, not_digits, seed), cache, kind="not digits") if cache
-                      else draw_not_digits(path, name, not_digits, seed))
+            others = drawn_by(draw_not_digits, path, name, not_digits, "not digits")
             if others is not None:
                 images.append(others)
                 labels.append(np.full(len(others), NOT_A_DIGIT))
