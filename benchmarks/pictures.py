@@ -2,7 +2,8 @@
 ``make_pictures.py``), run as a user runs it, and the share read right per part (tuning, held-out), kind and look.
 A picture of no digit (``letters-and-signs``, ``clothes``: its name starts with ``x``) is read right when
 ``predict`` calls it unsure or no digit; each part's row "digits called unsure" is the share of its digits, read
-right or not, that it calls so.
+right or not, that it calls unsure or no digit, and two rows say how many digits, and how many pictures of no
+digit, it calls no digit.
 
     python benchmarks/pictures.py RELEASE [RELEASE ...] [--part tuning|held-out] [--json OUT] [--show-input DIR]
 
@@ -36,6 +37,7 @@ LOOKS = {  # each kind's looks, as its file names end (make_pictures.py)
 }
 REAL = ("mnist", "optdigits")  # real handwriting, written by people
 UNSURE = "digits called unsure"
+SUMMARIES = (UNSURE, "digits called no digit", "pictures of no digit called no digit")  # a part's last rows
 
 
 def groups(path: Path) -> list[str]:
@@ -54,7 +56,8 @@ def order(row: str) -> tuple:
     part, *rest = row.split(": ")
     kind = rest[0] if rest else ""
     kinds = list(LOOKS)
-    key = kinds.index(kind) + 1 if kind in kinds else (0 if not rest else len(kinds) + 1 + (kind == UNSURE))
+    key = kinds.index(kind) + 1 if kind in kinds else (
+        0 if not rest else len(kinds) + 1 + (SUMMARIES.index(kind) + 1 if kind in SUMMARIES else 0))
     return (PARTS.index(part), key, LOOKS[kind].index(rest[1]) if len(rest) > 1 else -1)
 
 
@@ -79,8 +82,12 @@ def score(release: Path, files: list[Path], show_input: Path | None
         digit = path.name[0] != NO_DIGIT
         right = read_right(answer["label"], answer["status"], path.name[0])
         rows = [(row, right) for row in groups(path)]
+        part = path.parent.parent.name
         if digit:
-            rows.append((f"{path.parent.parent.name}: {UNSURE}", answer["status"] != "sure"))
+            rows += [(f"{part}: {UNSURE}", answer["status"] != "sure"),
+                     (f"{part}: {SUMMARIES[1]}", answer["status"] == "no digit")]
+        else:
+            rows.append((f"{part}: {SUMMARIES[2]}", answer["status"] == "no digit"))
         for row, counted in rows:
             counts[row][0] += counted
             counts[row][1] += 1

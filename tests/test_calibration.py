@@ -37,3 +37,23 @@ def test_releases_without_calibration_keep_their_probabilities() -> None:
     assert torch.allclose(torch.as_tensor(legacy.probabilities(log_probabilities)), log_probabilities.exp())
     state = fit(*overconfident(0.5)).to_dict()
     assert Calibration.from_dict(state).to_dict() == state
+
+
+def test_the_status_says_no_digit_when_none_stands_out() -> None:
+    """``Calibration.status``: no ink is no digit; a release trained with glyphs of no digit (``no_digit_below``
+    set) also calls an answer spread over many digits no digit, but not one split between two; without it such an
+    answer is only unsure."""
+    import numpy as np
+
+    from mnist_classifier.inference.calibration import NO_DIGIT_BELOW
+
+    spread = np.array([0.3, 0.2, 0.15] + [0.05] * 7)  # the two likeliest: 50%
+    split = np.array([0.5, 0.45] + [0.05 / 8] * 8)  # a 4 or a 9: 95%
+    sure = np.array([0.9] + [0.1 / 9] * 9)
+    glyphs, plain = Calibration(no_digit_below=NO_DIGIT_BELOW), Calibration()
+    assert [glyphs.status(p, ink=True) for p in (spread, split, sure)] == ["no digit", "unsure", "sure"]
+    assert [plain.status(p, ink=True) for p in (spread, split, sure)] == ["unsure", "unsure", "sure"]
+    assert glyphs.status(sure, ink=False) == plain.status(sure, ink=False) == "no digit"
+    assert 0.5 < NO_DIGIT_BELOW < 0.95
+    assert Calibration.from_dict({"temperature": 0.5}).no_digit_below == 0.0, "releases made before it never do"
+    assert Calibration.from_dict(glyphs.to_dict()) == glyphs

@@ -179,6 +179,7 @@ def test_predict_says_when_it_is_unsure_or_sees_no_digit(released: Path, tmp_pat
     state = checkpoints.load(released, "release")
     calibration = state["calibration"]
     assert calibration["images"] == 200 and calibration["temperature"] > 0 and calibration["unsure_below"] == 0.8
+    assert calibration["no_digit_below"] == 0, "trained without glyphs of no digit: no ink is its only no digit"
     assert calibration["nll"][1] <= calibration["nll"][0] + 1e-9, "the fit never makes the validation NLL worse"
     render(7).save(tmp_path / "seven.png")
     Image.new("RGB", (90, 90), (240, 238, 230)).save(tmp_path / "blank.png")
@@ -196,3 +197,9 @@ def test_predict_says_when_it_is_unsure_or_sees_no_digit(released: Path, tmp_pat
     assert label["status"] == "unsure" and line.startswith(f"{files[0]}: {label['label']}? (")
     model = load_release(strict)
     assert model.predict([render(7)])[0].status == "unsure"
+    state["calibration"]["no_digit_below"] = 1.01  # no two digits together are that likely: never a digit
+    checkpoints.save(strict, state)
+    label = json.loads(run_cli(tmp_path, "predict", "--release", str(strict), files[0], "--json").stdout)[0]
+    line = run_cli(tmp_path, "predict", "--release", str(strict), files[0]).stdout.strip()
+    assert label["status"] == "no digit" and line.startswith(f"{files[0]}: no digit found (no digit stands out: "
+                                                             f"{label['label']} (")

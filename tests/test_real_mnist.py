@@ -143,6 +143,10 @@ DRAWN = {
 }
 
 
+# how what the page says under its answer starts, for each status (page.js)
+STATUS_TEXT = {"sure": "", "no digit": "no digit found", "unsure": "unsure: calibrated confidence "}
+
+
 def draw(page, box: dict, strokes: list) -> None:
     """Draw ``strokes`` on the canvas at ``box`` with the mouse: press, move in small steps, release."""
     for stroke in strokes:
@@ -221,6 +225,7 @@ def test_the_export_page_classifies_in_the_browser_from_a_static_server(real_mni
     """The export's index.html, served by a plain static file server, draws and answers in headless Chromium
     with ONNX Runtime Web: the drawn digits read right, the 28x28 input is the one serve prepares from the same
     canvas, and no request goes anywhere but to the export's own files."""
+    import dataclasses
     import functools
     import http.server
     import threading
@@ -268,7 +273,21 @@ def test_the_export_page_classifies_in_the_browser_from_a_static_server(real_mni
                 seen = np.asarray(Image.open(_data_url(page.get_attribute("#input", "src"))).convert("L"), float)
                 served = to_mnist(drawing, model.box, model.centre, model.stroke_width).astype(float)
                 assert np.abs(seen - served).mean() < 6, f"the page prepared the {digit} unlike serve"
-                assert model.predict([drawing])[0].label == said, "serve gives the same answer"
+                answer = model.predict([drawing])[0]
+                assert answer.label == said, "serve gives the same answer"
+                assert page.text_content("#status").startswith(STATUS_TEXT[answer.status]), "the same status"
+            # a release trained with glyphs of no digit says when none stands out: as ONNX Runtime in Python does
+            config = json.loads((folder / "config.json").read_text())
+            config["release"]["calibration"]["no_digit_below"] = 1.01  # no two digits are ever that likely
+            (folder / "config.json").write_text(json.dumps(config))
+            model.calibration = dataclasses.replace(model.calibration, no_digit_below=1.01)
+            assert model.predict([drawing])[0].status == "no digit"
+            page.reload()
+            page.wait_for_function("document.getElementById('about').textContent.includes('test accuracy')",
+                                   timeout=60_000)
+            draw(page, box, DRAWN["7"])
+            page.wait_for_function("document.getElementById('status').textContent !== ''", timeout=30_000)
+            assert page.text_content("#status") == "no digit found" and page.text_content("#label") == "7"
             browser.close()
     finally:
         server.shutdown()

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_classifier.framework import Configuration, UserError
+from conftest import run_cli
+from mnist_classifier.framework import Configuration, UserError, checkpoints
+from mnist_classifier.inference.calibration import NO_DIGIT_BELOW
 from mnist_classifier.inference.images import place
 from mnist_classifier.training import render_cache, typed_digits, web_fonts
 from mnist_classifier.training.data import MNISTClassifierData
@@ -226,3 +228,20 @@ def test_the_loss_pulls_a_glyph_of_no_digit_towards_equal_probabilities() -> Non
     after = F.softmax(logits.detach() - 1.0 * logits.grad, 1)
     assert after[1].max() < F.softmax(logits.detach(), 1)[1].max(), "its answer is flatter"
     assert after[0, 0] > F.softmax(logits.detach(), 1)[0, 0], "the digit's label is more likely"
+
+
+def test_a_release_trained_with_glyphs_of_no_digit_can_say_no_digit_stands_out(workdir: Path) -> None:
+    """``create_release`` of a run with ``not_digits`` stores ``NO_DIGIT_BELOW`` in its calibration (one without
+    stores 0, see test_predict), and its export's model card says so."""
+    config = json.loads((workdir / "config.default.json").read_text())
+    config["data"]["typed_digits"] = {**FEW["data"]["typed_digits"], "not_digits": 4}
+    (workdir / "config.glyphs.json").write_text(json.dumps(config))
+    run_cli(workdir, "--experiment-name", "glyphs", "init", "--config-path", "config.glyphs.json",
+            "--config-schema-file", "config.schema.json")
+    run_cli(workdir, "--experiment-name", "glyphs", "train", "--max-epochs", "1", "--device", "cpu")
+    run_cli(workdir, "--experiment-name", "glyphs", "create_release", "--epoch", "1")
+    release = workdir / "experiments" / "glyphs" / "checkpoints" / "1.checkpoint.release.pkl"
+    assert checkpoints.load(release, "release")["calibration"]["no_digit_below"] == NO_DIGIT_BELOW
+    run_cli(workdir, "export", "--release", str(release), "--to", str(workdir / "export"))
+    card = (workdir / "export" / "README.md").read_text()
+    assert f"together have under {NO_DIGIT_BELOW:.0%} is called `no digit`" in card

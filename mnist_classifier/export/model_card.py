@@ -35,7 +35,9 @@ def model_card(config: dict[str, Any], training: dict[str, Any] | None) -> str:
              f"its {centre}{drawn}.",
              f"- Calibration: temperature {release['calibration']['temperature']:.3f} fitted on "
              f"{release['calibration']['images']} validation images; an answer below "
-             f"{release['calibration']['unsure_below']:.0%} calibrated confidence is called unsure.", "",
+             f"{release['calibration']['unsure_below']:.0%} calibrated confidence is called unsure"
+             + (f", and a picture whose two likeliest classes together have under {no_digit_below:.0%} is called "
+                "`no digit`." if (no_digit_below := release["calibration"].get("no_digit_below")) else "."), "",
              "## Training", ""]
     if training:
         typed = training["config"].get("data", {}).get("typed_digits")
@@ -64,7 +66,8 @@ def model_card(config: dict[str, Any], training: dict[str, Any] | None) -> str:
               f"{verification['max_difference']:.2e} apart.", "",
               "## Limits", "",
               f"- It knows the {len(release['class_names'])} classes above and nothing else: any picture gets one of "
-              "them; a low calibrated confidence (status `unsure`) is the sign of a guess, or of a picture of none"
+              "them; a low calibrated confidence (status `unsure` or `no digit`) is the sign of a guess, or of a "
+              "picture of none"
               + (" (it was trained to give letters, signs and kana low confidence: `not_digits`)." if training and (
                   training["config"].get("data", {}).get("typed_digits") or {}).get("not_digits") else "."),
               f"- It was trained on {dataset}'s 28x28 images: pictures are brought to that form first, and a picture "

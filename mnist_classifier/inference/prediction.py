@@ -18,7 +18,8 @@ class Prediction:
     top: list[tuple[str, float]] = field(default_factory=list)  # the k most likely (label, probability)
     input: np.ndarray | None = field(default=None, compare=False, repr=False)  # the [28, 28] uint8 it saw
     confidence: float = 1.0  # the label's calibrated probability (see ``calibration``)
-    status: str = "sure"  # "sure", "unsure" (confidence below the release's threshold) or "no digit" (no ink)
+    status: str = "sure"  # "sure", "unsure" (confidence below the release's threshold) or "no digit" (see
+    # ``Calibration.status``)
 
     def to_json(self) -> dict[str, Any]:
         """The fields ``predict --json`` prints for one image, and ``serve``'s ``/predict`` answers."""
@@ -30,15 +31,15 @@ def answer(log_probabilities: np.ndarray, image: np.ndarray, class_names: list[s
            top_k: int) -> Prediction:
     """The prediction for one ``[28, 28]`` input ``image`` from the model's ``[classes]`` log-probabilities: the
     ``top_k`` most likely classes (ties to the lower index), the calibrated confidence of the first, and whether
-    it is sure, unsure, or no digit at all (a picture with no ink)."""
+    it is sure, unsure, or no digit at all (``Calibration.status``)."""
     log_probabilities = np.asarray(log_probabilities, dtype=np.float32)
     probabilities = np.exp(log_probabilities)
     k = max(1, min(top_k, len(class_names)))
     indexes = np.argsort(-probabilities, kind="stable")[:k]
-    confidence = float(calibration.probabilities(log_probabilities[None])[0, indexes[0]])
-    status = "no digit" if not image.any() else "unsure" if confidence < calibration.unsure_below else "sure"
+    calibrated = calibration.probabilities(log_probabilities[None])[0]
     return Prediction(class_names[int(indexes[0])], float(probabilities[indexes[0]]),
-                      [(class_names[int(j)], float(probabilities[j])) for j in indexes], image, confidence, status)
+                      [(class_names[int(j)], float(probabilities[j])) for j in indexes], image,
+                      float(calibrated[indexes[0]]), calibration.status(calibrated, bool(image.any())))
 
 
 NO_DIGIT = "x"  # a labelled picture's name starts with it when it shows no digit

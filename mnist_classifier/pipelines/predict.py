@@ -55,11 +55,15 @@ def load_model(ctx: Context) -> ReleasedModel | OnnxModel:
 
 def as_text(prediction: Prediction) -> str:
     """How ``predict`` prints one answer: the most likely classes with the model's probabilities, the first
-    followed by ``?`` when the answer is unsure (its calibrated confidence is below the release's threshold)."""
-    if prediction.status == "no digit":
+    followed by ``?`` when the answer is unsure (its calibrated confidence is below the release's threshold), or
+    that no digit was found."""
+    top = ", ".join(f"{label}{'?' if i == 0 and prediction.status == 'unsure' else ''} ({100 * p:.1f}%)"
+                    for i, (label, p) in enumerate(prediction.top))
+    if prediction.status != "no digit":
+        return top
+    if prediction.input is None or not prediction.input.any():
         return "no digit found (the picture holds no ink)"
-    mark = "?" if prediction.status == "unsure" else ""
-    return ", ".join(f"{label}{mark if i == 0 else ''} ({100 * p:.1f}%)" for i, (label, p) in enumerate(prediction.top))
+    return f"no digit found (no digit stands out: {top})"
 
 
 def input_folder(text: str) -> Path:

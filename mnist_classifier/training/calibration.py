@@ -42,11 +42,12 @@ def ece(probabilities: torch.Tensor, targets: torch.Tensor) -> float:
     return error
 
 
-def fit(log_probabilities: torch.Tensor, targets: torch.Tensor, unsure_below: float = UNSURE_BELOW) -> Calibration:
-    """The temperature that minimises the NLL of ``targets``. The NLL is convex in the inverse temperature, so a
-    golden-section search over it (0.05 to 20) finds the minimum, the same every time."""
+def fit(log_probabilities: torch.Tensor, targets: torch.Tensor, unsure_below: float = UNSURE_BELOW,
+        no_digit_below: float = 0.0) -> Calibration:
+    """The temperature that minimises the NLL of ``targets``, with the thresholds given. The NLL is convex in the
+    inverse temperature, so a golden-section search over it (0.05 to 20) finds the minimum, the same every time."""
     if not len(targets):
-        return Calibration(unsure_below=unsure_below)
+        return Calibration(unsure_below=unsure_below, no_digit_below=no_digit_below)
     low, high = 0.05, 20.0
     ratio = (5 ** 0.5 - 1) / 2
     for _ in range(80):
@@ -58,6 +59,6 @@ def fit(log_probabilities: torch.Tensor, targets: torch.Tensor, unsure_below: fl
     temperature = round(2 / (low + high), 6)
     before, after = Calibration(), Calibration(temperature)
     return Calibration(
-        temperature, unsure_below, len(targets),
+        temperature, unsure_below, no_digit_below, len(targets),
         (nll(log_probabilities, targets, 1.0), nll(log_probabilities, targets, temperature)),
         (ece(before.probabilities(log_probabilities), targets), ece(after.probabilities(log_probabilities), targets)))

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..framework import Checkpoint, Metric, Runner, SampleResult, TestResult, UserError
-from ..inference.calibration import Calibration
+from ..inference.calibration import NO_DIGIT_BELOW, Calibration
 from ..inference.model import build_model, model_kwargs
 from ..inference.release_contents import ReleaseContents
 from .augmentation import Augmentation
@@ -170,11 +170,12 @@ class MNISTClassifierRunner(Runner):
                                       "probability": float(probabilities[predicted])})
 
     def calibrate(self) -> Calibration:
-        """The temperature of this epoch's model, fitted on the validation split (see ``calibration``)."""
+        """The temperature of this epoch's model, fitted on the validation split, and its thresholds: a model trained
+        with glyphs of no digit also says when no digit stands out (see ``inference/calibration.py``)."""
         with self.autocast():
             log_probabilities, targets = outputs(self.model, self.data.loaders["validation"], self.data.prepare,
                                                  self.device)
-        calibration = fit(log_probabilities, targets)
+        calibration = fit(log_probabilities, targets, no_digit_below=NO_DIGIT_BELOW if self.not_digits else 0.0)
         self.logger.info(f"Calibration on {calibration.images} validation images: temperature "
                          f"{calibration.temperature:.3f}, NLL {calibration.nll[0]:.4f} -> {calibration.nll[1]:.4f}, "
                          f"ECE {calibration.ece[0]:.4f} -> {calibration.ece[1]:.4f}")

@@ -11,7 +11,7 @@ window.localModel = (async () => {
   const session = await ort.InferenceSession.create("model.onnx", { executionProviders: ["wasm"] });
   const [mean, std] = [release.normalization.mean[0], release.normalization.std[0]];
   const box = release.preprocessing.box, byMass = release.preprocessing.centre === "mass";
-  const { temperature, unsure_below: unsureBelow } = release.calibration;
+  const { temperature, unsure_below: unsureBelow, no_digit_below: noDigitBelow = 0 } = release.calibration;
 
   function inkOf(canvas) {  // strokes.digit_ink on a drawing: the light its ink absorbs, on white paper
     const { width, height } = canvas;
@@ -141,7 +141,10 @@ window.localModel = (async () => {
     const scaled = logProbabilities.map((value) => value / temperature);
     const top = Math.max(...scaled), total = scaled.reduce((sum, value) => sum + Math.exp(value - top), 0);
     const confidence = Math.exp(scaled[order[0]] - top) / total;
-    const status = !digit.some((value) => value) ? "no digit" : confidence < unsureBelow ? "unsure" : "sure";
+    const two = confidence + (order.length > 1 ? Math.exp(scaled[order[1]] - top) / total : 0);
+    // calibration.Calibration.status: no ink, or no digit stands out; else sure or unsure
+    const status = !digit.some((value) => value) || two < noDigitBelow ? "no digit"
+      : confidence < unsureBelow ? "unsure" : "sure";
     return {
       label: release.class_names[order[0]], probability: Math.exp(logProbabilities[order[0]]), confidence, status,
       top_k: order.slice(0, topK).map((i) => ({ label: release.class_names[i], probability: Math.exp(logProbabilities[i]) })),
