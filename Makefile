@@ -57,7 +57,7 @@ lint: install
 # eight clients, against predicting in process. Then a sweep's trials per hour, 1 worker against PROCESSES.
 # Last, the share of benchmarks/pictures/ (typed, handwriting fonts, handwritten and real scanned digits; its
 # held-out and tuning parts) that the demo's release reads right, the share of its pictures of no digit that it
-# calls unsure, and how long preparing a picture takes.
+# calls unsure or no digit, and how long preparing a picture takes.
 PROCESSES ?= 2
 bench: install
 	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/epoch.py $(BENCH_ARGS)

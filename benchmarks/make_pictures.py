@@ -8,7 +8,7 @@ files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two 
   - ``handwritten/``: digits drawn from stroke templates with jitter, slant and pressure, in three pens, each
     photographed one of six ways (clean scan, blurred, noisy, unevenly lit, heavily JPEG-compressed, all at once);
   - ``mnist/``: real handwriting: MNIST test digits 0-4999 rendered as pictures people take (see ``render_mnist``);
-  - ``letters-and-signs/`` and ``clothes/``: pictures of no digit, which a release should call unsure: letters and
+  - ``letters-and-signs/`` and ``clothes/``: pictures of no digit, which a release should call unsure (or no digit): letters and
     signs in the tuning handwriting fonts, photographed, and Fashion-MNIST's tops, trousers, pullovers, dresses and
     coats.
 - ``held-out/``, never looked at while tuning, for the figures the docs report:

@@ -2,10 +2,10 @@
 
 A release holds weights, architecture (a registered model's name and arguments), normalisation, the
 preprocessing that makes real pictures look like the training images (box, centring, stroke width), class
-names, and the calibration that says when an answer is unsure (``calibration.py``): ``ReleaseContents``
-(``release_contents.py``), beside the weights in a ``Release``. It is read with ``torch.load(weights_only=True)``
-and mapped to the CPU, so one made on a GPU predicts anywhere. An ONNX export of it is read by ``onnx_model.py``,
-without torch; ``load.py`` tells them apart.
+names, and the calibration that says when an answer is unsure or no digit stands out (``calibration.py``):
+``ReleaseContents`` (``release_contents.py``), beside the weights in a ``Release``. It is read with
+``torch.load(weights_only=True)`` and mapped to the CPU, so one made on a GPU predicts anywhere. An ONNX export of
+it is read by ``onnx_model.py``, without torch; ``load.py`` tells them apart.
 """
 
 from __future__ import annotations

@@ -131,6 +131,12 @@ window.localModel = (async () => {
     return view.toDataURL("image/png");
   }
 
+  function statusOf(calibrated, ink) {  // calibration.Calibration.status, from calibrated probabilities
+    const [first, second = 0] = [...calibrated].sort((a, b) => b - a);
+    if (!ink || first + second < noDigitBelow) return "no digit";  // no ink, or no digit stands out
+    return first < unsureBelow ? "unsure" : "sure";
+  }
+
   async function classify(canvas, topK) {  // serve's /predict answer, computed here
     const found = inkOf(canvas);
     const digit = found ? place(found) : new Uint8Array(28 * 28);
@@ -140,11 +146,8 @@ window.localModel = (async () => {
     const order = logProbabilities.map((_, i) => i).sort((a, b) => logProbabilities[b] - logProbabilities[a] || a - b);
     const scaled = logProbabilities.map((value) => value / temperature);
     const top = Math.max(...scaled), total = scaled.reduce((sum, value) => sum + Math.exp(value - top), 0);
-    const confidence = Math.exp(scaled[order[0]] - top) / total;
-    const two = confidence + (order.length > 1 ? Math.exp(scaled[order[1]] - top) / total : 0);
-    // calibration.Calibration.status: no ink, or no digit stands out; else sure or unsure
-    const status = !digit.some((value) => value) || two < noDigitBelow ? "no digit"
-      : confidence < unsureBelow ? "unsure" : "sure";
+    const calibrated = scaled.map((value) => Math.exp(value - top) / total);
+    const confidence = calibrated[order[0]], status = statusOf(calibrated, digit.some((value) => value));
     return {
       label: release.class_names[order[0]], probability: Math.exp(logProbabilities[order[0]]), confidence, status,
       top_k: order.slice(0, topK).map((i) => ({ label: release.class_names[i], probability: Math.exp(logProbabilities[i]) })),
@@ -154,5 +157,5 @@ window.localModel = (async () => {
 
   const info = { dataset: release.dataset, model: release.architecture.name, epoch: config.epoch,
                  test_accuracy: release.test_accuracy, class_names: release.class_names };
-  return { info, classify };
+  return { info, classify, statusOf };
 })();
