@@ -8,9 +8,9 @@ files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two 
   - ``handwritten/``: digits drawn from stroke templates with jitter, slant and pressure, in three pens, each
     photographed one of six ways (clean scan, blurred, noisy, unevenly lit, heavily JPEG-compressed, all at once);
   - ``mnist/``: real handwriting: MNIST test digits 0-4999 rendered as pictures people take (see ``render_mnist``);
-  - ``letters-and-signs/`` and ``clothes/``: pictures of no digit, which a release should call unsure (or no digit): letters and
-    signs in the tuning handwriting fonts, photographed, and Fashion-MNIST's tops, trousers, pullovers, dresses and
-    coats.
+  - ``letters-and-signs/`` and ``clothes/``: pictures of no digit, which a release should call unsure (or no
+    digit): letters and signs in the tuning handwriting fonts, photographed, and Fashion-MNIST's tops, trousers,
+    pullovers, dresses and coats.
 - ``held-out/``, never looked at while tuning, for the figures the docs report:
   - ``typed/`` and ``handwriting-fonts/``: the same looks in the held-out font families, which no model trains on;
   - ``mnist/``: MNIST test digits 5000-9999 (other writers: MNIST took its two halves from different people),
