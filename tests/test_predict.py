@@ -199,7 +199,7 @@ def test_predict_says_when_it_is_unsure_or_sees_no_digit(released: Path, tmp_pat
     assert model.predict([render(7)])[0].status == "unsure"
     state["calibration"]["no_digit_below"] = 1.01  # no two digits together are that likely: never a digit
     checkpoints.save(strict, state)
-    label = json.loads(run_cli(tmp_path, "predict", "--release", str(strict), files[0], "--json").stdout)[0]
+    answer = load_release(strict).predict([render(7)])[0]
     line = run_cli(tmp_path, "predict", "--release", str(strict), files[0]).stdout.strip()
-    assert label["status"] == "no digit" and line.startswith(f"{files[0]}: no digit found (no digit stands out: "
-                                                             f"{label['label']} (")
+    assert answer.status == "no digit" and line.startswith(f"{files[0]}: no digit found (no digit stands out: "
+                                                           f"{answer.label} (")

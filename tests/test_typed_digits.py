@@ -230,6 +230,7 @@ def test_the_loss_pulls_a_glyph_of_no_digit_towards_equal_probabilities() -> Non
     assert after[0, 0] > F.softmax(logits.detach(), 1)[0, 0], "the digit's label is more likely"
 
 
+@pytest.mark.slow
 def test_a_release_trained_with_glyphs_of_no_digit_can_say_no_digit_stands_out(workdir: Path) -> None:
     """``create_release`` of a run with ``not_digits`` stores ``NO_DIGIT_BELOW`` in its calibration (one without
     stores 0, see test_predict), and its export's model card says so."""
