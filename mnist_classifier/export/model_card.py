@@ -22,6 +22,10 @@ def model_card(config: dict[str, Any], training: dict[str, Any] | None) -> str:
     drawn = ", drawn ink found under uneven light, specks dropped (mnist_classifier.inference.strokes)" \
         if preparation.get("stroke_width") else ""
     batches = ", ".join(map(str, verification["batch_sizes"]))
+    calibration = release["calibration"]
+    no_digit = (f", and a picture whose two likeliest classes together have under {calibration['no_digit_below']:.0%} "
+                "is called `no digit`" if calibration.get("no_digit_below") else "")
+    typed = (training["config"].get("data", {}).get("typed_digits") or {}) if training else {}
     lines = [f"# {dataset} classifier ({name}), epoch {config['epoch']}", "",
              f"Exported by {config['exported_by']} from {config['source']}, with PyTorch {config['torch']} "
              f"(ONNX opset {config['opset']}).", "",
@@ -33,14 +37,11 @@ def model_card(config: dict[str, Any], training: dict[str, Any] | None) -> str:
              f"log-probabilities of the classes {', '.join(release['class_names'])}.",
              f"- Picture preparation: the object brought to a {preparation['box']}-pixel box in 28x28, centred by "
              f"its {centre}{drawn}.",
-             f"- Calibration: temperature {release['calibration']['temperature']:.3f} fitted on "
-             f"{release['calibration']['images']} validation images; an answer below "
-             f"{release['calibration']['unsure_below']:.0%} calibrated confidence is called unsure"
-             + (f", and a picture whose two likeliest classes together have under {no_digit_below:.0%} is called "
-                "`no digit`." if (no_digit_below := release["calibration"].get("no_digit_below")) else "."), "",
+             f"- Calibration: temperature {calibration['temperature']:.3f} fitted on {calibration['images']} "
+             f"validation images; an answer below {calibration['unsure_below']:.0%} calibrated confidence is called "
+             f"unsure{no_digit}.", "",
              "## Training", ""]
     if training:
-        typed = training["config"].get("data", {}).get("typed_digits")
         mixed = f", with digits rendered from fonts mixed in ({json.dumps(typed)})" if typed else ""
         lines += [f"- Data: {dataset}{mixed}.",
                   f"- Seed {training['seed']}; configuration:", "", "```json",
@@ -68,8 +69,8 @@ def model_card(config: dict[str, Any], training: dict[str, Any] | None) -> str:
               f"- It knows the {len(release['class_names'])} classes above and nothing else: any picture gets one of "
               "them; a low calibrated confidence (status `unsure` or `no digit`) is the sign of a guess, or of a "
               "picture of none"
-              + (" (it was trained to give letters, signs and kana low confidence: `not_digits`)." if training and (
-                  training["config"].get("data", {}).get("typed_digits") or {}).get("not_digits") else "."),
+              + (" (it was trained to give letters, signs and kana low confidence: `not_digits`)."
+                 if typed.get("not_digits") else "."),
               f"- It was trained on {dataset}'s 28x28 images: pictures are brought to that form first, and a picture "
               "unlike them (several objects, a cluttered background, a tiny digit) is read less well than the "
               "test accuracy says.",
