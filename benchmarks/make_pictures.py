@@ -4,6 +4,8 @@ files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two 
 - ``tuning/``, the part preparation rules and recipes may be tuned on:
   - ``typed/``: fonts of the training families (``mnist_classifier/training/typed_digits.py``), in five looks: black on
     white, coloured on tinted paper, white on dark, outlined, photographed (tilted, unevenly lit, blurred, JPEG);
+  - ``hollow/``: every other training font's digits as hollow lettering (the outline alone), on white, tinted or
+    dark paper or photographed;
   - ``handwriting-fonts/``: digits in the tuning handwriting fonts (which no model trains on), photographed;
   - ``handwritten/``: digits drawn from stroke templates with jitter, slant and pressure, in three pens, each
     photographed one of six ways (clean scan, blurred, noisy, unevenly lit, heavily JPEG-compressed, all at once);
@@ -12,7 +14,8 @@ files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two 
     digit): letters and signs in the tuning handwriting fonts, photographed, and Fashion-MNIST's tops, trousers,
     pullovers, dresses and coats.
 - ``held-out/``, never looked at while tuning, for the figures the docs report:
-  - ``typed/`` and ``handwriting-fonts/``: the same looks in the held-out font families, which no model trains on;
+  - ``typed/``, ``hollow/`` and ``handwriting-fonts/``: the same looks in the held-out font families, which no
+    model trains on;
   - ``mnist/``: MNIST test digits 5000-9999 (other writers: MNIST took its two halves from different people),
     rendered with another seed;
   - ``optdigits/``: real handwriting from other writers and another scanner: the UCI digits that scikit-learn
@@ -54,6 +57,7 @@ from mnist_classifier.training.typed_digits import FAMILIES, NOT_DIGITS, drawn_g
 FAMILY_NAMES = [family.name for family in FAMILIES if family.split == "train" and family.handwriting]
 
 TYPED_LOOKS = ("white", "tinted", "dark", "outlined", "photo")
+HOLLOW_LOOKS = ("white", "tinted", "dark", "photo")
 PENS = ("pencil", "ballpoint", "marker")
 CONDITIONS = ("scan", "blur", "noise", "uneven-light", "jpeg", "phone")
 HANDWRITTEN_PER_DIGIT = 36
@@ -197,8 +201,10 @@ def handwritten(out: Path, rng: random.Random) -> int:
     return count
 
 
-def type_digit(digit: int, font: ImageFont.FreeTypeFont, look: str, rng: random.Random) -> Image.Image:
-    """A typed digit on a 200x200 label, in ``look``."""
+def type_digit(digit: int, font: ImageFont.FreeTypeFont, look: str, rng: random.Random, hollow: bool = False
+               ) -> Image.Image:
+    """A typed digit on a 200x200 label, in ``look``; ``hollow``: its outline alone, in the look's ink, the
+    glyph paper inside."""
     size = 200
     paper, ink, outline = {"white": ((255, 255, 255), (0, 0, 0), None),
                            "tinted": (rng.choice([(255, 243, 200), (214, 234, 248), (226, 245, 220)]),
@@ -210,6 +216,8 @@ def type_digit(digit: int, font: ImageFont.FreeTypeFont, look: str, rng: random.
     image = Image.new("RGB", (size, size), paper)
     draw = ImageDraw.Draw(image)
     stroke = max(2, font.size // 22) if outline else 0
+    if hollow:
+        ink, outline, stroke = paper, ink, max(2, font.size // rng.choice((20, 28, 36)))
     draw.text((size / 2 + rng.uniform(-15, 15), size / 2 + rng.uniform(-10, 10)), str(digit), font=font,
               fill=ink, anchor="mm", stroke_width=stroke, stroke_fill=outline)
     if look == "photo":
@@ -227,17 +235,19 @@ def font_name(file: str) -> str:
     return Path(file).stem.replace(" ", "")
 
 
-def typed(out: Path, rng: random.Random, split: str, every: int = 1) -> int:
-    """Each digit of every ``every``-th typed font of ``split`` once, the looks taking turns."""
+def typed(out: Path, rng: random.Random, split: str, every: int = 1, hollow: bool = False) -> int:
+    """Each digit of every ``every``-th typed font of ``split`` once, the looks taking turns; ``hollow``: as
+    hollow lettering (its outline alone, as on posters, shirts and tracing sheets)."""
     count = 0
     fonts = find_fonts(split, handwriting=False)
     if not fonts:
         raise SystemExit(f"no {split} fonts: apt-get install {' '.join(packages())}")
+    looks = HOLLOW_LOOKS if hollow else TYPED_LOOKS
     for f, (file, path) in enumerate(list(fonts.items())[::every]):
         for digit in range(10):
             font = ImageFont.truetype(str(path), rng.randint(100, 150))
-            look = TYPED_LOOKS[(f + digit) % len(TYPED_LOOKS)]
-            image = type_digit(digit, font, look, rng)
+            look = looks[(f + digit) % len(looks)]
+            image = type_digit(digit, font, look, rng, hollow)
             suffix = "jpg" if look == "photo" else "png"
             image.save(out / f"{digit}-{font_name(file)}-{look}.{suffix}", **SAVE[suffix])
             count += 1
@@ -431,10 +441,12 @@ def main() -> None:
         parser.error("--mnist is required to make the sets")
     sets = {
         "tuning/typed": lambda rng: typed(folder, rng, "train", every=2),
+        "tuning/hollow": lambda rng: typed(folder, rng, "train", every=2, hollow=True),
         "tuning/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, find_fonts("tuning", True), 6),
         "tuning/handwritten": lambda rng: handwritten(folder, rng),
         "tuning/mnist": lambda rng: mnist(folder, rng, args.mnist, range(0, 5000), 600),
         "held-out/typed": lambda rng: typed(folder, rng, "held_out"),
+        "held-out/hollow": lambda rng: typed(folder, rng, "held_out", hollow=True),
         "held-out/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, find_fonts("held_out", True), 3),
         "held-out/mnist": lambda rng: mnist(folder, rng, args.mnist, range(5000, 10000), 600),
         "held-out/optdigits": lambda rng: optdigits(folder, rng, 500),

@@ -28,6 +28,7 @@ PICTURES = Path(__file__).parent / "pictures"
 PARTS = ("held-out", "tuning")
 LOOKS = {  # each kind's looks, as its file names end (make_pictures.py)
     "typed": ("white", "tinted", "dark", "outlined", "photo"),
+    "hollow": ("white", "tinted", "dark", "photo"),
     "handwriting-fonts": ("scan", "blur", "noise", "uneven-light", "jpeg", "phone"),
     "handwritten": ("scan", "blur", "noise", "uneven-light", "jpeg", "phone", "pencil", "ballpoint", "marker"),
     "mnist": ("scan", "low-res", "faint", "tinted", "uneven-light", "blur", "photo", "jpeg", "small", "pencil"),
