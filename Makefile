@@ -55,9 +55,9 @@ lint: install
 # Then 1 process against PROCESSES (default 2) on the same epoch: images/s of each and the scaling ratio.
 # Then data.augmentation's share of a training step, and serve's POST /predict: p50/p99 latency for one and
 # eight clients, against predicting in process. Then a sweep's trials per hour, 1 worker against PROCESSES.
-# Last, the share of benchmarks/pictures/ (typed, handwriting fonts, handwritten and real scanned digits; its
-# held-out and tuning parts) that the demo's release reads right, the share of its pictures of no digit that it
-# calls unsure or no digit, and how long preparing a picture takes.
+# Last, the share of benchmarks/pictures/ (typed solid and hollow, handwriting fonts, handwritten and real scanned
+# digits; its held-out and tuning parts) that the demo's release reads right, the share of its pictures of no digit
+# that it calls unsure or no digit, and how long preparing a picture takes.
 PROCESSES ?= 2
 bench: install
 	MNIST_DIR="$(MNIST_DIR)" $(PY) benchmarks/epoch.py $(BENCH_ARGS)

@@ -18,6 +18,7 @@ from mnist_classifier.inference.strokes import (
     dataset_stroke_width,
     detail_size,
     digit_mask,
+    hollow_fill,
     ink_map,
     native_size,
     outlined_fill,
@@ -200,6 +201,44 @@ def test_outlined_lettering_is_read_by_its_fill(fill: tuple[int, int, int]) -> N
     assert outlined_fill(channel_inks(solid), digit_mask(ink_map(solid))) is None, "one colour: no outline"
     blurred = solid.filter(ImageFilter.GaussianBlur(3))
     assert outlined_fill(channel_inks(blurred), digit_mask(ink_map(blurred))) is None, "a blurred edge is lighter"
+
+
+def hollow(shape: np.ndarray, line: int = 5) -> tuple[Image.Image, Image.Image]:
+    """``shape`` (a 200x200 mask) as hollow lettering (its outline, ``line`` pixels, alone) and as solid."""
+    outline = ndimage.binary_dilation(shape, iterations=line) & ~shape
+    hollow_picture, solid = np.full((200, 200), 250, np.uint8), np.full((200, 200), 250, np.uint8)
+    hollow_picture[outline], solid[outline | shape] = 20, 20
+    return Image.fromarray(hollow_picture), Image.fromarray(solid)
+
+
+def drawn(draw_on) -> np.ndarray:
+    image = Image.new("L", (200, 200), 0)
+    draw_on(ImageDraw.Draw(image))
+    return np.asarray(image) > 0
+
+
+SEVEN = drawn(lambda d: d.line([(55, 40), (145, 40), (85, 170)], fill=255, width=22))  # a bold 7
+ZERO = drawn(lambda d: d.ellipse((50, 25, 150, 175), outline=255, width=22))  # a bold 0: a ring
+
+
+@pytest.mark.parametrize("shape, bowls", [(SEVEN, 0), (ZERO, 1)])
+def test_hollow_lettering_is_filled_in(shape: np.ndarray, bowls: int) -> None:
+    """The outline of a bold 7 or 0, the glyph paper inside, is read as the solid glyph: the paper it encloses
+    in the shape of a stroke is filled, the bowl of the 0 is not."""
+    hollow_picture, solid = hollow(shape)
+    assert holes(to_mnist(hollow_picture, stroke_width=WIDTH)) == bowls
+    assert closest(to_mnist(hollow_picture, stroke_width=WIDTH), to_mnist(solid, stroke_width=WIDTH)) < 12
+
+
+@pytest.mark.parametrize("pen, box", [(8, (85, 20, 115, 180)), (20, (70, 20, 130, 180)), (3, (60, 30, 140, 170))])
+def test_a_narrow_or_thin_written_zero_keeps_its_hole(pen: int, box: tuple[int, int, int, int]) -> None:
+    """A 0 written narrow, or thin, encloses paper long and thin like a stroke, but a round bowl: never filled.
+    Nor is a written 4's closed triangle."""
+    zero = Image.new("L", (200, 200), 250)
+    ImageDraw.Draw(zero).ellipse(box, outline=20, width=pen)
+    assert holes(to_mnist(zero, stroke_width=WIDTH)) == 1
+    four = drawn(lambda d: d.line([(130, 175), (130, 25), (50, 130), (160, 130)], fill=255, width=pen))
+    assert hollow_fill(four) is None and hollow_fill(drawn(lambda d: d.ellipse(box, outline=255, width=pen))) is None
 
 
 def test_the_percentile_from_counts_is_numpys() -> None:
