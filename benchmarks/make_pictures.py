@@ -9,6 +9,7 @@ files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two 
   - ``handwriting-fonts/``: digits in the tuning handwriting fonts (which no model trains on), photographed;
   - ``handwritten/``: digits drawn from stroke templates with jitter, slant and pressure, in three pens, each
     photographed one of six ways (clean scan, blurred, noisy, unevenly lit, heavily JPEG-compressed, all at once);
+  - ``ruled/``: the same on lined or squared notebook paper;
   - ``mnist/``: real handwriting: MNIST test digits 0-4999 rendered as pictures people take (see ``render_mnist``);
   - ``letters-and-signs/`` and ``clothes/``: pictures of no digit, which a release should call unsure (or no
     digit): letters and signs in the tuning handwriting fonts, photographed, and Fashion-MNIST's tops, trousers,
@@ -20,6 +21,7 @@ files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two 
     rendered with another seed;
   - ``optdigits/``: real handwriting from other writers and another scanner: the UCI digits that scikit-learn
     ships (8x8 counts of a 32x32 scan of NIST forms), as small and enlarged pictures;
+  - ``ruled/``: MNIST test digits 5000-9999 on lined or squared notebook paper, photographed;
   - ``letters-and-signs/`` and ``clothes/``: letters and signs in the held-out fonts, and Fashion-MNIST's sandals,
     shirts, sneakers, bags and boots.
 
@@ -165,8 +167,10 @@ def lighting(rng: random.Random, size: tuple[int, int], shadow: bool) -> np.ndar
     return light.clip(0.2, 1)
 
 
-def photograph(ink: np.ndarray, colour: tuple, paper: tuple, rng: random.Random, condition: str) -> Image.Image:
-    """Ink coverage composed on paper, then what a scanner or a camera does to it; an RGB image."""
+def photograph(ink: np.ndarray, colour: tuple, paper: tuple | np.ndarray, rng: random.Random, condition: str
+               ) -> Image.Image:
+    """Ink coverage composed on paper (a colour, or an RGB array of the page), then what a scanner or a camera
+    does to it; an RGB image."""
     h, w = ink.shape
     paper_rgb = np.asarray(paper, dtype=float)
     if condition in ("uneven-light", "phone"):
@@ -198,6 +202,51 @@ def handwritten(out: Path, rng: random.Random) -> int:
             image = photograph(ink, colour, paper, rng, condition)
             image.save(out / f"{digit}-{pen}-{condition}-{n}.jpg", quality=85)
             count += 1
+    return count
+
+
+def ruled_paper(size: int, rng: random.Random) -> tuple[np.ndarray, str]:
+    """A notebook's page, ``size`` pixels square, as an RGB array: ``lined`` or ``squared`` in light blue or grey
+    lines 1-2 pixels wide, 10-25% of the picture apart, turned by up to 3 degrees; and which of the two."""
+    ruling = rng.choice(["lined", "squared"])
+    spacing, width = size * rng.uniform(0.1, 0.25), rng.choice([1, 2])
+    line = np.asarray(rng.choice([(150, 180, 230), (170, 170, 175), (120, 160, 220)]), float)
+    paper = np.empty((size, size, 3))
+    paper[:] = rng.choice([(250, 250, 248), (245, 240, 225)])
+    y, x = np.mgrid[:size, :size] - size / 2
+    angle = math.radians(rng.uniform(-3, 3))
+    across, along = y * math.cos(angle) - x * math.sin(angle), x * math.cos(angle) + y * math.sin(angle)
+    lines = (across + rng.uniform(0, spacing)) % spacing < width
+    if ruling == "squared":
+        lines |= (along + rng.uniform(0, spacing)) % spacing < width
+    paper[lines] = paper[lines] * 0.4 + line * 0.6
+    return paper, ruling
+
+
+def ruled(out: Path, rng: random.Random, per_digit: int, mnist_from: tuple[Path, range] | None = None) -> int:
+    """Digits written on ruled or squared notebook paper and photographed one of six ways: traced from the stroke
+    templates in the three pens or, with ``mnist_from`` (a folder and the test indexes to draw from), MNIST test
+    digits enlarged smoothly with their pen's grey levels."""
+    images, labels = read_mnist_test(mnist_from[0]) if mnist_from else (None, None)
+    indexes = iter(sorted(rng.sample(mnist_from[1], 10 * per_digit))) if mnist_from else None
+    count = 0
+    for n in range(10 * per_digit):
+        condition = CONDITIONS[n % len(CONDITIONS)]
+        if indexes is None:
+            digit, source = n % 10, PENS[(n // 10) % 3]
+            ink, colour = write_digit(digit, rng, source, size=240)
+        else:
+            index = next(indexes)
+            digit, source, colour = int(labels[index]), f"mnist{index}", rng.choice([(20, 20, 25), (25, 35, 120)])
+            ink = np.zeros((240, 240))
+            side = rng.randint(110, 180)
+            top, left = rng.randint(0, 240 - side), rng.randint(0, 240 - side)
+            ink[top:top + side, left:left + side] = np.asarray(Image.fromarray(images[index]).resize(
+                (side, side), Image.Resampling.BICUBIC), float).clip(0, 255) / 255
+        paper, ruling = ruled_paper(240, rng)
+        photograph(ink, colour, paper, rng, condition).save(out / f"{digit}-{source}-{ruling}-{condition}-{n}.jpg",
+                                                             **SAVE["jpg"])
+        count += 1
     return count
 
 
@@ -444,12 +493,14 @@ def main() -> None:
         "tuning/hollow": lambda rng: typed(folder, rng, "train", every=2, hollow=True),
         "tuning/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, find_fonts("tuning", True), 6),
         "tuning/handwritten": lambda rng: handwritten(folder, rng),
+        "tuning/ruled": lambda rng: ruled(folder, rng, 12),
         "tuning/mnist": lambda rng: mnist(folder, rng, args.mnist, range(0, 5000), 600),
         "held-out/typed": lambda rng: typed(folder, rng, "held_out"),
         "held-out/hollow": lambda rng: typed(folder, rng, "held_out", hollow=True),
         "held-out/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, find_fonts("held_out", True), 3),
         "held-out/mnist": lambda rng: mnist(folder, rng, args.mnist, range(5000, 10000), 600),
         "held-out/optdigits": lambda rng: optdigits(folder, rng, 500),
+        "held-out/ruled": lambda rng: ruled(folder, rng, 12, (args.mnist, range(5000, 10000))),
         "tuning/letters-and-signs": lambda rng: glyphs(folder, rng, find_fonts("tuning", True), 24),
         "tuning/clothes": lambda rng: clothes(folder, rng, range(0, 5), 12),
         "held-out/letters-and-signs": lambda rng: glyphs(folder, rng, find_fonts("held_out"), 6),
