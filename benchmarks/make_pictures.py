@@ -238,11 +238,7 @@ def ruled(out: Path, rng: random.Random, per_digit: int, mnist_from: tuple[Path,
         else:
             index = next(indexes)
             digit, source, colour = int(labels[index]), f"mnist{index}", rng.choice([(20, 20, 25), (25, 35, 120)])
-            ink = np.zeros((240, 240))
-            side = rng.randint(110, 180)
-            top, left = rng.randint(0, 240 - side), rng.randint(0, 240 - side)
-            ink[top:top + side, left:left + side] = np.asarray(Image.fromarray(images[index]).resize(
-                (side, side), Image.Resampling.BICUBIC), float).clip(0, 255) / 255
+            ink = enlarged(images[index], 240, rng.randint(110, 180), rng)
         paper, ruling = ruled_paper(240, rng)
         photograph(ink, colour, paper, rng, condition).save(out / f"{digit}-{source}-{ruling}-{condition}-{n}.jpg",
                                                              **SAVE["jpg"])
@@ -390,6 +386,16 @@ def read_mnist_test(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(images, np.uint8).reshape(-1, 28, 28), np.frombuffer(labels, np.uint8)
 
 
+def enlarged(digit: np.ndarray, size: int, side: int, rng: random.Random) -> np.ndarray:
+    """A 28x28 MNIST digit enlarged smoothly to ``side`` pixels, its pen's grey levels kept, as ink coverage 0-1
+    somewhere on a ``size``-pixel square of paper."""
+    big = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), float) / 255
+    coverage = np.zeros((size, size))
+    top, left = rng.randint(0, size - side), rng.randint(0, size - side)
+    coverage[top:top + side, left:left + side] = big.clip(0, 1)
+    return coverage
+
+
 def render_mnist(digit: np.ndarray, rng: random.Random, look: str) -> Image.Image:
     """A 28x28 MNIST digit (light on black) as a picture of it: enlarged smoothly to a 90 to 360-pixel picture with
     paper around it, its pen's grey levels kept as ink, then ``look``: a clean scan; faint ink; coloured ink on
@@ -411,11 +417,7 @@ def render_mnist(digit: np.ndarray, rng: random.Random, look: str) -> Image.Imag
     if look == "small":
         return Image.fromarray((255 * (1 - ink)).astype(np.uint8))
     size = rng.choice([90, 120, 180, 240, 360])
-    digit_size = round(size * rng.uniform(0.45, 0.75))
-    big = np.asarray(Image.fromarray(digit).resize((digit_size, digit_size), Image.Resampling.BICUBIC), float) / 255
-    coverage = np.zeros((size, size))
-    top, left = rng.randint(0, size - digit_size), rng.randint(0, size - digit_size)
-    coverage[top:top + digit_size, left:left + digit_size] = big.clip(0, 1)
+    coverage = enlarged(digit, size, round(size * rng.uniform(0.45, 0.75)), rng)
     colour, paper = (20, 20, 25), (250, 250, 248)
     if look == "faint":
         coverage *= rng.uniform(0.25, 0.5)

@@ -32,10 +32,11 @@ def to_mnist(*args, **kwargs) -> torch.Tensor:
     return torch.from_numpy(preparation.to_mnist(*args, **kwargs))
 
 
-def ring(width: int, size: int = 200, ink=(20, 20, 20), paper=(250, 250, 250)) -> Image.Image:
-    """A 0: an ellipse drawn with a pen ``width`` pixels wide."""
+def ring(width: int, size: int = 200, ink=(20, 20, 20), paper=(250, 250, 250),
+         box: tuple[int, int, int, int] = (60, 30, 140, 170)) -> Image.Image:
+    """A 0: an ellipse in ``box`` drawn with a pen ``width`` pixels wide."""
     image = Image.new("RGB", (size, size), paper)
-    ImageDraw.Draw(image).ellipse((60, 30, 140, 170), outline=ink, width=width)
+    ImageDraw.Draw(image).ellipse(box, outline=ink, width=width)
     return image
 
 
@@ -234,9 +235,7 @@ def test_hollow_lettering_is_filled_in(shape: np.ndarray, bowls: int) -> None:
 def test_a_narrow_or_thin_written_zero_keeps_its_hole(pen: int, box: tuple[int, int, int, int]) -> None:
     """A 0 written narrow, or thin, encloses paper long and thin like a stroke, but a round bowl: never filled.
     Nor is a written 4's closed triangle."""
-    zero = Image.new("L", (200, 200), 250)
-    ImageDraw.Draw(zero).ellipse(box, outline=20, width=pen)
-    assert holes(to_mnist(zero, stroke_width=WIDTH)) == 1
+    assert holes(to_mnist(ring(pen, box=box), stroke_width=WIDTH)) == 1
     four = drawn(lambda d: d.line([(130, 175), (130, 25), (50, 130), (160, 130)], fill=255, width=pen))
     assert hollow_fill(four) is None and hollow_fill(drawn(lambda d: d.ellipse(box, outline=255, width=pen))) is None
 
