@@ -14,7 +14,8 @@ takes a new shape:
    gradients cancel out, and a yellow glyph on white paper is as much ink as a black one. Light ink on dark
    paper is inverted first. Once the strokes are found, the window shrinks to five stroke widths, to follow a
    shadow's edge; strokes too thick for that are looked at again over half the window, and when they are then
-   thin, the first look took a soft shadow's edge for ink (a pencil line beside a phone's shadow).
+   thin, the first look took a soft shadow's edge for ink (a pencil line beside a phone's shadow). The printed
+   lines of ruled or squared notebook paper are taken out of each look's ink (``ruling``).
 3. **The digit, not the noise.** Otsu's threshold, kept above the paper's own noise, with hysteresis; pieces of
    ink grouped when they nearly touch are kept when they hold at least a tenth of the largest group's ink, so
    specks and dirt go. Faint ink that touches the digit stays (a pencil's light parts close a 6's loop).
@@ -37,6 +38,8 @@ from PIL import Image, ImageChops
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 from skimage.morphology import convex_hull_image, skeletonize
+
+from .ruling import Ruling, find_ruling, without_ruling
 
 if TYPE_CHECKING:
     import torch
@@ -330,6 +333,8 @@ def digit_ink(image: Image.Image) -> np.ndarray | None:
     blurred = blurred_channels(image)  # the same blurs for both windows
     inks = paper_inks(*blurred)
     ink = most_ink(inks)
+    ruling = find_ruling(ink)  # a notebook's lines, taken out of each look at the picture
+    ink = without_ruling(ink, ruling)
     mask = digit_mask(ink, level := paper_level(ink))
     if mask is None:
         return None
@@ -337,10 +342,10 @@ def digit_ink(image: Image.Image) -> np.ndarray | None:
     first = min(mask.shape) // 3  # the first look's window (``paper_inks``' default)
     window = max(5, round(5 * stroke_width(mask)))
     if window >= first:  # thick strokes, or thin ones and a shadow's edge taken for ink
-        window = thin_window(blurred, max(3, first // 2)) or window
+        window = thin_window(blurred, max(3, first // 2), ruling) or window
     if window < first:
         inks = paper_inks(*blurred, window)
-        ink = most_ink(inks)
+        ink = without_ruling(most_ink(inks), ruling)
         mask = digit_mask(ink, level := paper_level(ink))
         if mask is None:
             return None
@@ -361,11 +366,11 @@ def digit_ink(image: Image.Image) -> np.ndarray | None:
     return crop(stretch((ink - noise).clip(min=0) * digit, mask))
 
 
-def thin_window(blurred: tuple[np.ndarray, np.ndarray], window: int) -> int | None:
+def thin_window(blurred: tuple[np.ndarray, np.ndarray], window: int, ruling: Ruling | None) -> int | None:
     """Five stroke widths, when the strokes found with the paper estimated over ``window`` pixels (half the first
     look's) are that thin: the first look then took a soft shadow's edge, wider than a pen's stroke but narrower
     than its window, for ink. ``None`` when they are not (thick strokes, which a narrower window hollows)."""
-    ink = most_ink(paper_inks(*blurred, window))
+    ink = without_ruling(most_ink(paper_inks(*blurred, window)), ruling)
     mask = digit_mask(ink)
     if mask is None:
         return None

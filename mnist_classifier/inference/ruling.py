@@ -1,0 +1,163 @@
+"""Ruled and squared notebook paper: its printed lines found in a picture's ink and taken out.
+
+A digit written in a notebook sits on lines about as dark as a pencil, which cross the whole picture; left in,
+they join the digit or become a digit of their own. A ruling line is straight, thin, inked nearly all along its
+length with paper beside it, and a page has several, parallel and far apart: a digit's strokes are never all
+of these. Lines are looked for near the rows and near the columns, turned by up to ``MAX_TILT`` degrees, each
+at its own tilt; where they are found, each line's pixels keep only the ink beyond the line's own, and at least
+the ink just beside the line, so a stroke that crosses the line stays whole and the paper stays paper.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from scipy import ndimage
+
+MAX_TILT = 6.0  # degrees a page may be turned from the picture's rows and columns
+STRIP = 12  # pixels: lines are followed across strips this wide, in which a turned line drifts a pixel or two
+ALONG = 0.8  # share of the strips a ruling line is seen in (a digit's strokes cross it in some, hide it in none)
+STROKE = 1.5  # a line holding this many times its own ink has a stroke on it
+MIN_LINES = 2  # a page has lines, parallel; one straight stroke across a picture may be a digit's
+PARALLEL = 2.0  # degrees a page's lines may turn from each other in a photo's perspective
+
+
+class Line(NamedTuple):
+    """A near-horizontal line: its row at the picture's middle column, its slope, and how far it reaches
+    above and below its middle (pixels)."""
+
+    row: float
+    slope: float
+    half: int
+
+
+class Ruling(NamedTuple):
+    """The lines of a page: near its rows, and near its columns (as lines of the transposed picture)."""
+
+    rows: list[Line]
+    columns: list[Line]
+
+
+def find_ruling(ink: np.ndarray) -> Ruling | None:
+    """The ruling in ``ink`` (``[H, W]``, 0-1), or ``None`` for plain paper."""
+    rows, columns = ruling_lines(ink), ruling_lines(ink.T)
+    return Ruling(rows, columns) if rows or columns else None
+
+
+def without_ruling(ink: np.ndarray, ruling: Ruling | None) -> np.ndarray:
+    """``ink`` with ``ruling``'s lines taken out, or ``ink`` itself for ``None``."""
+    if ruling is None:
+        return ink
+    return erased(erased(ink, ruling.rows).T, ruling.columns).T
+
+
+def ruling_lines(ink: np.ndarray) -> list[Line]:
+    """The near-horizontal lines of a page in ``ink``: none unless there are ``MIN_LINES`` of them."""
+    height, width = ink.shape
+    strips = width // STRIP
+    if strips < 5 or height < 20:
+        return []
+    left = (width - strips * STRIP) // 2
+    profile = ink[:, left:left + strips * STRIP].reshape(height, strips, STRIP).mean(axis=2)  # [row, strip]
+    thin = max(7, round(height / 25)) | 1  # ridges narrower than this are lines, broader ones shading or strokes
+    base = ndimage.grey_opening(profile, size=(thin, 1))  # what is beside each row: paper, or a broad shape
+    ridge = profile - base
+    spread = 1.4826 * float(np.median(np.abs(ridge - np.median(ridge))))
+    seen = ridge > max(float(np.median(ridge)) + 8 * spread, 0.02)
+    centres = left + STRIP * (np.arange(strips) + 0.5) - width / 2  # each strip's middle, from the picture's
+    middles, slopes, votes = voted_lines(seen, centres, width, thin)
+    if len(middles) < MIN_LINES:
+        return []
+    centre = np.rint(middles[:, None] + slopes[:, None] * centres).astype(np.int64)  # [line, strip]
+    crossing = (centre >= 0) & (centre < height)
+    first, last = crossing.argmax(axis=1), strips - 1 - crossing[:, ::-1].argmax(axis=1)
+    strip = np.clip(np.arange(strips), first[:, None], last[:, None])  # a strip it misses: its nearest one's
+    centre = np.take_along_axis(centre, strip, axis=1)
+    path = (centre[:, None, :] + np.arange(-thin, thin + 1)[:, None]).clip(0, height - 1)  # [line, across, strip]
+    across = np.median(ridge[path, strip[:, None, :]], axis=2)  # each line's ridge, and beside it
+    strength = across[:, thin:thin + 1]
+    # how far it reaches: where its ridge has faded on both sides, or on one where the other is off the picture
+    faded = np.stack([across[:, thin - 1::-1], across[:, thin + 1:]]) < strength / 3  # [side, line, distance - 1]
+    halves = np.where(faded.any(axis=2), faded.argmax(axis=2) + 1, 0).max(axis=0)
+    halves[halves == 0] = thin
+    # a line drawn on paper has paper beside it along most of its length, a fold or seam in a shape has the shape
+    on_paper = np.median(base[centre, strip], axis=1) - float(np.median(profile)) <= strength[:, 0] / 2
+    lines = [(Line(float(middle), float(slope), int(half)), int(vote))
+             for middle, slope, half, vote, keep in zip(middles, slopes, halves, votes, on_paper, strict=True) if keep]
+    return page_lines(lines, thin, ink.shape)
+
+
+def voted_lines(seen: np.ndarray, centres: np.ndarray, width: int, thin: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lines through most of the strips where ``seen`` (``[row, strip]``, each strip's middle at ``centres``
+    from the middle of a picture ``width`` wide) holds a ridge: their rows at the picture's middle column, their
+    slopes, and how many strips saw them. Each ridge pixel votes, for every slope, for the line through it; each
+    row keeps its best slope (a photo's perspective turns a page's lines apart). A line through a corner has its
+    middle up to ``reach`` rows above or below the picture, and is seen in a share of the strips it crosses."""
+    height, strips = seen.shape
+    steps = max(1, math.ceil(width * math.tan(math.radians(MAX_TILT)) / 2))  # two pixels' drift a step
+    slopes = np.linspace(-1, 1, 2 * steps + 1) * math.tan(math.radians(MAX_TILT))
+    reach = math.ceil(abs(slopes[0] * centres[0])) + 1
+    seen_rows, seen_strips = np.nonzero(seen)
+    at = np.rint(seen_rows - slopes[:, None] * centres[seen_strips]).astype(np.int64) + reach  # [slope, vote]
+    rows = height + 2 * reach
+    at += np.arange(len(slopes))[:, None] * rows  # each slope's rows after the last's
+    counts = np.bincount(at.ravel(), minlength=len(slopes) * rows).reshape(len(slopes), rows)
+    middles = np.arange(rows) - reach
+    crossed = np.full(counts.shape, strips)  # how many strips each line crosses inside the picture: near the
+    near_edge = np.unique(np.r_[:3 * reach, rows - 3 * reach:rows].clip(0, rows - 1))  # top and bottom, fewer
+    on = np.rint(middles[near_edge, None] + slopes[:, None, None] * centres)  # [slope, row, strip]
+    crossed[:, near_edge] = ((on >= 0) & (on < height)).sum(axis=2)
+    best, votes = counts.argmax(axis=0), counts.max(axis=0)
+    crossed = crossed[best, np.arange(rows)]
+    share = np.where(crossed >= strips / 2, votes / np.maximum(crossed, 1), 0)  # a line crosses half the picture
+    found = np.flatnonzero((share >= ALONG) & (votes == ndimage.maximum_filter1d(votes, thin)))
+    return middles[found].astype(float), slopes[best[found]], votes[found]
+
+
+def page_lines(lines: list[tuple[Line, int]], thin: int, shape: tuple[int, int]) -> list[Line]:
+    """Of ``lines`` (each with its votes) in a picture of ``shape``, those of a page: parallel, or nearly (a
+    photo's perspective), where a shape's edges and folds are not; ``2 * thin`` apart at least, the line seen more
+    kept of two closer ones; and ``MIN_LINES`` of them inside the picture, as a line along its edge may be a
+    page's edge or a photo's frame."""
+    height, width = shape
+    turn = float(np.median([line.slope for line, _ in lines])) if lines else 0.0
+    parallel = [(line, vote) for line, vote in lines if abs(line.slope - turn) <= math.tan(math.radians(PARALLEL))]
+    kept: list[Line] = []
+    for line, _ in sorted(parallel, key=lambda seen: -seen[1]):
+        if all(abs(line.row - other.row) >= 2 * thin for other in kept):
+            kept.append(line)
+    ends = [(line.row - line.slope * width / 2, line.row + line.slope * width / 2) for line in kept]
+    inside = [min(end) >= thin and max(end) < height - thin for end in ends]
+    return sorted(kept) if sum(inside) >= MIN_LINES else []
+
+
+def erased(ink: np.ndarray, lines: list[Line]) -> np.ndarray:
+    """``ink`` with each of its near-horizontal ``lines`` taken out: the line's pixels keep what they hold beyond
+    the line's own ink, and at least the lesser ink just above and below it (a stroke that crosses the line)."""
+    if not lines:
+        return ink
+    height, width = ink.shape
+    out = ink.copy()
+    columns = np.arange(width)
+    for line in lines:
+        middle = np.rint(line.row + line.slope * (columns - width / 2)).astype(np.int64)
+        band = middle + np.arange(-line.half - 1, line.half + 2)[:, None]  # [row across the line, column]
+        inside = (band >= 0) & (band < height)
+        inks = ink[band.clip(0, height - 1), columns]
+        # the lesser ink beside the line, or the one side's at the picture's edge
+        beside = np.where(inside[0] & inside[-1], np.minimum(inks[0], inks[-1]), np.where(inside[0], inks[0], inks[-1]))
+        whole = inside.all(axis=0)  # the columns where all of the line is in the picture
+        if not whole.any():
+            continue
+        # the line's own ink, at each distance from its middle: where the line holds no more than its own (a
+        # turned line's pixels hold more or less of it), it is what is beside it; where a stroke crosses it or runs
+        # along it, the stroke keeps what is its
+        own = np.median(inks[1:-1, whole] - beside[whole], axis=1, keepdims=True)
+        stroke = inks[1:-1].max(axis=0) - beside > STROKE * own.max()
+        kept = np.where(stroke, np.maximum(beside, inks[1:-1] - own), beside)
+        at = inside[1:-1]
+        out[band[1:-1][at], np.broadcast_to(columns, at.shape)[at]] = kept[at]
+    return out

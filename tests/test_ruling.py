@@ -1,0 +1,119 @@
+"""Digits written on ruled and squared notebook paper (``ruling.py``): the page's lines are found at a tilt and
+taken out, the digit's strokes stay whole, and nothing else is taken for a page's lines."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from mnist_classifier.inference import images as preparation
+from mnist_classifier.inference import strokes
+from mnist_classifier.inference.ruling import find_ruling, without_ruling
+
+WIDTH = 2.76  # MNIST's pen, as releases carry it
+SIZE = 240
+PAPER = (250, 250, 246)
+BLUE = (150, 180, 230)
+
+
+def page(ruling: str, tilt: float, spacing: int = 40, line: int = 2, offset: int = 7) -> np.ndarray:
+    """A notebook page ``SIZE`` pixels square as RGB floats: ``lined`` or ``squared`` (or ``plain``) in light
+    blue lines ``line`` pixels wide, ``spacing`` apart, turned by ``tilt`` degrees."""
+    paper = np.empty((SIZE, SIZE, 3))
+    paper[:] = PAPER
+    if ruling == "plain":
+        return paper
+    y, x = np.mgrid[:SIZE, :SIZE] - SIZE / 2
+    angle = math.radians(tilt)
+    across, along = y * math.cos(angle) - x * math.sin(angle), x * math.cos(angle) + y * math.sin(angle)
+    lines = (across + offset) % spacing < line
+    if ruling == "squared":
+        lines |= (along + 11) % spacing < line
+    paper[lines] = paper[lines] * 0.4 + np.asarray(BLUE) * 0.6
+    return paper
+
+
+def written(paper: np.ndarray, draw, ink: tuple[int, int, int] = (40, 40, 60)) -> Image.Image:
+    """``draw(ImageDraw)``'s strokes (white on black) in ``ink`` on ``paper``, the way ink absorbs light."""
+    strokes_ = Image.new("L", (SIZE, SIZE), 0)
+    draw(ImageDraw.Draw(strokes_))
+    cover = np.asarray(strokes_, dtype=np.float64)[..., None] / 255
+    return Image.fromarray(np.round(paper * (1 - cover) + np.asarray(ink) * cover).astype(np.uint8))
+
+
+def four(draw: ImageDraw.ImageDraw, pen: int = 5) -> None:
+    draw.line([(140, 50), (80, 150), (170, 150)], fill=255, width=pen, joint="curve")
+    draw.line([(140, 50), (140, 200)], fill=255, width=pen)
+
+
+def seven(draw: ImageDraw.ImageDraw, pen: int = 5) -> None:
+    draw.line([(70, 60), (165, 60), (110, 200)], fill=255, width=pen, joint="curve")
+
+
+def prepared(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(preparation.to_mnist(image, stroke_width=WIDTH)).float()
+
+
+@pytest.mark.parametrize("ruling, tilt", [("lined", 0.0), ("lined", -4.0), ("squared", 2.5), ("squared", -5.5)])
+@pytest.mark.parametrize("digit", [four, seven])
+def test_a_digit_on_ruled_paper_is_read_as_on_plain(ruling: str, tilt: float, digit, monkeypatch) -> None:
+    """The page's lines are as dark as a pencil and cross the digit; taken out, what the model sees is the digit
+    on plain paper. Left in (the rule off), they join the digit."""
+    plain = prepared(written(page("plain", 0), digit))
+    on_page = written(page(ruling, tilt), digit)
+    difference = float((prepared(on_page) - plain).abs().mean())
+    assert difference < 3, difference
+    monkeypatch.setattr(strokes, "find_ruling", lambda ink: None)
+    assert float((prepared(on_page) - plain).abs().mean()) > 6, "the test sees the lines"
+
+
+def ink_of(image: Image.Image) -> np.ndarray:
+    return strokes.most_ink(strokes.channel_inks(image))
+
+
+def test_a_stroke_crossing_a_line_stays_whole() -> None:
+    """Where a pen stroke crosses a line, the stroke keeps its ink; the line beside it is paper."""
+    ink = ink_of(written(page("lined", 0, line=3), lambda draw: draw.line([(120, 20), (120, 220)], fill=255,
+                                                                          width=6)))
+    found = find_ruling(ink)
+    assert found is not None and len(found.rows) == 6 and not found.columns
+    cleaned = without_ruling(ink, found)
+    stroke = cleaned[30:211, 119:122]  # its middle, from end to end
+    assert stroke.min() > 0.9 * ink[30:211, 119:122].min(), "the stroke is whole where it crosses the lines"
+    beside = np.r_[0:100, 140:SIZE]
+    assert cleaned[:, beside].max() < 0.05 < ink[:, beside].max(), "the lines are gone"
+
+
+def test_a_line_through_a_corner_is_taken_out_too() -> None:
+    """A turned page's line that leaves the picture through its top is a page's line as well: left in, it would
+    be a long stroke beside the digit."""
+    ink = ink_of(written(page("lined", -5.0, offset=0), seven))
+    found = find_ruling(ink)
+    assert found is not None
+    ends = [(line.row - line.slope * SIZE / 2, line.row + line.slope * SIZE / 2) for line in found.rows]
+    assert any(min(end) < 0 <= max(end) for end in ends), ends
+    assert without_ruling(ink, found)[:20].max() < 0.05 < ink[:20].max()
+
+
+def test_what_is_not_a_page_keeps_its_lines() -> None:
+    """A digit alone, a digit underlined once, stripes on a shape (a shirt) and a photo's frame at the picture's
+    edges are not a notebook's page."""
+    assert find_ruling(ink_of(written(page("plain", 0), four))) is None
+
+    def underlined(draw: ImageDraw.ImageDraw) -> None:
+        seven(draw)
+        draw.line([(0, 215), (SIZE, 212)], fill=255, width=3)
+    assert find_ruling(ink_of(written(page("plain", 0), underlined))) is None
+
+    shirt = page("plain", 0)
+    shirt[90:150] = (150, 150, 150)  # a grey shape across the picture, striped darker
+    shirt[100:150:20] = shirt[101:150:20] = (60, 60, 60)
+    assert find_ruling(ink_of(Image.fromarray(shirt.astype(np.uint8)))) is None
+
+    framed = page("plain", 0)
+    framed[:, :4] = framed[:, -4:] = (90, 90, 90)  # a page photographed on a darker table, edge to edge
+    assert find_ruling(ink_of(written(framed, four))) is None
