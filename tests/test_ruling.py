@@ -58,13 +58,15 @@ def prepared(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(preparation.to_mnist(image, stroke_width=WIDTH)).float()
 
 
-@pytest.mark.parametrize("ruling, tilt", [("lined", 0.0), ("lined", -4.0), ("squared", 2.5), ("squared", -5.5)])
+@pytest.mark.parametrize("ruling, tilt, spacing", [("lined", 0.0, 40), ("lined", -4.0, 40), ("squared", 2.5, 40),
+                                                   ("squared", -5.5, 40), ("lined", 2.0, 16), ("squared", 2.0, 20)])
 @pytest.mark.parametrize("digit", [four, seven])
-def test_a_digit_on_ruled_paper_is_read_as_on_plain(ruling: str, tilt: float, digit, monkeypatch) -> None:
-    """The page's lines are as dark as a pencil and cross the digit; taken out, what the model sees is the digit
-    on plain paper. Left in (the rule off), they join the digit."""
+def test_a_digit_on_ruled_paper_is_read_as_on_plain(ruling: str, tilt: float, spacing: int, digit,
+                                                    monkeypatch) -> None:
+    """The page's lines are as dark as a pencil and cross the digit, a few or many (graph paper); taken out,
+    what the model sees is the digit on plain paper. Left in (the rule off), they join the digit."""
     plain = prepared(written(page("plain", 0), digit))
-    on_page = written(page(ruling, tilt), digit)
+    on_page = written(page(ruling, tilt, spacing), digit)
     difference = float((prepared(on_page) - plain).abs().mean())
     assert difference < 3, difference
     monkeypatch.setattr(strokes, "find_ruling", lambda ink: None)

@@ -22,6 +22,7 @@ ALONG = 0.8  # share of the strips a ruling line is seen in (a digit's strokes c
 STROKE = 1.5  # a line holding this many times its own ink has a stroke on it
 MIN_LINES = 2  # a page has lines, parallel; one straight stroke across a picture may be a digit's
 PARALLEL = 2.0  # degrees a page's lines may turn from each other in a photo's perspective
+APART = 1.5  # a page's lines are this many times further apart than they reach from their middles, paper between
 
 
 class Line(NamedTuple):
@@ -119,15 +120,15 @@ def voted_lines(seen: np.ndarray, centres: np.ndarray, width: int, thin: int
 
 def page_lines(lines: list[tuple[Line, int]], thin: int, shape: tuple[int, int]) -> list[Line]:
     """Of ``lines`` (each with its votes) in a picture of ``shape``, those of a page: parallel, or nearly (a
-    photo's perspective), where a shape's edges and folds are not; ``2 * thin`` apart at least, the line seen more
-    kept of two closer ones; and ``MIN_LINES`` of them inside the picture, as a line along its edge may be a
-    page's edge or a photo's frame."""
+    photo's perspective), where a shape's edges and folds are not; with paper between them (``APART``), the line
+    seen more kept of two closer ones (a fold beside a fold); and ``MIN_LINES`` of them inside the picture, as a
+    line along its edge may be a page's edge or a photo's frame."""
     height, width = shape
     turn = float(np.median([line.slope for line, _ in lines])) if lines else 0.0
     parallel = [(line, vote) for line, vote in lines if abs(line.slope - turn) <= math.tan(math.radians(PARALLEL))]
     kept: list[Line] = []
     for line, _ in sorted(parallel, key=lambda seen: -seen[1]):
-        if all(abs(line.row - other.row) >= 2 * thin for other in kept):
+        if all(abs(line.row - other.row) >= APART * (line.half + other.half) for other in kept):
             kept.append(line)
     ends = [(line.row - line.slope * width / 2, line.row + line.slope * width / 2) for line in kept]
     inside = [min(end) >= thin and max(end) < height - thin for end in ends]
