@@ -51,7 +51,7 @@ def without_ruling(ink: np.ndarray, ruling: Ruling | None) -> np.ndarray:
     """``ink`` with ``ruling``'s lines taken out, or ``ink`` itself for ``None``."""
     if ruling is None:
         return ink
-    return erased(erased(ink, ruling.rows).T, ruling.columns).T
+    return np.ascontiguousarray(erased(erased(ink, ruling.rows).T, ruling.columns).T)
 
 
 def ruling_lines(ink: np.ndarray) -> list[Line]:
@@ -95,8 +95,9 @@ def voted_lines(seen: np.ndarray, centres: np.ndarray, width: int, thin: int
     """The lines through most of the strips where ``seen`` (``[row, strip]``, each strip's middle at ``centres``
     from the middle of a picture ``width`` wide) holds a ridge: their rows at the picture's middle column, their
     slopes, and how many strips saw them. Each ridge pixel votes, for every slope, for the line through it; each
-    row keeps its best slope (a photo's perspective turns a page's lines apart). A line through a corner has its
-    middle up to ``reach`` rows above or below the picture, and is seen in a share of the strips it crosses."""
+    row keeps its best slope (a photo's perspective turns a page's lines apart), and a line is the most voted
+    for of the rows ``thin`` around it. A line through a corner has its middle up to ``reach`` rows above or
+    below the picture, and is seen in a share of the strips it crosses."""
     height, strips = seen.shape
     steps = max(1, math.ceil(width * math.tan(math.radians(MAX_TILT)) / 2))  # two pixels' drift a step
     slopes = np.linspace(-1, 1, 2 * steps + 1) * math.tan(math.radians(MAX_TILT))
