@@ -10,6 +10,7 @@ files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two 
   - ``handwritten/``: digits drawn from stroke templates with jitter, slant and pressure, in three pens, each
     photographed one of six ways (clean scan, blurred, noisy, unevenly lit, heavily JPEG-compressed, all at once);
   - ``ruled/``: the same on lined or squared notebook paper;
+  - ``boxed/``: the same in a form's field, a printed box or a row of boxes;
   - ``mnist/``: real handwriting: MNIST test digits 0-4999 rendered as pictures people take (see ``render_mnist``);
   - ``letters-and-signs/`` and ``clothes/``: pictures of no digit, which a release should call unsure (or no
     digit): letters and signs in the tuning handwriting fonts, photographed, and Fashion-MNIST's tops, trousers,
@@ -21,7 +22,8 @@ files for ``predict`` (``benchmarks/pictures.py`` scores releases on them). Two 
     rendered with another seed;
   - ``optdigits/``: real handwriting from other writers and another scanner: the UCI digits that scikit-learn
     ships (8x8 counts of a 32x32 scan of NIST forms), as small and enlarged pictures;
-  - ``ruled/``: MNIST test digits 5000-9999 on lined or squared notebook paper, photographed;
+  - ``ruled/`` and ``boxed/``: MNIST test digits 5000-9999 on lined or squared notebook paper, or in a form's
+    field, photographed;
   - ``letters-and-signs/`` and ``clothes/``: letters and signs in the held-out fonts, and Fashion-MNIST's sandals,
     shirts, sneakers, bags and boots.
 
@@ -223,10 +225,37 @@ def ruled_paper(size: int, rng: random.Random) -> tuple[np.ndarray, str]:
     return paper, ruling
 
 
-def ruled(out: Path, rng: random.Random, per_digit: int, mnist_from: tuple[Path, range] | None = None) -> int:
-    """Digits written on ruled or squared notebook paper and photographed one of six ways: traced from the stroke
-    templates in the three pens or, with ``mnist_from`` (a folder and the test indexes to draw from), MNIST test
-    digits enlarged smoothly with their pen's grey levels."""
+def boxed_paper(size: int, rng: random.Random, ink: np.ndarray) -> tuple[np.ndarray, str]:
+    """A form's field around the digit that ``ink`` covers, ``size`` pixels square, as an RGB array: a printed
+    ``box``, or a ``comb`` (a row of boxes: its top and bottom lines run out of the picture, the neighbours'
+    sides show), in black, grey, blue or a form's red, 1-3 pixels wide, 6-30 pixels clear of the digit; and which
+    of the two."""
+    look = rng.choice(["box", "comb"])
+    rows, cols = np.nonzero(ink > 0.1)
+    width = rng.choice([1, 2, 3])
+    colour = np.asarray(rng.choice([(30, 30, 30), (120, 120, 120), (60, 90, 170), (215, 100, 100)]), float)
+    top, bottom = max(2, int(rows.min()) - rng.randint(6, 30)), min(size - 3, int(rows.max()) + rng.randint(6, 30))
+    left, right = max(2, int(cols.min()) - rng.randint(6, 30)), min(size - 3, int(cols.max()) + rng.randint(6, 30))
+    if (wider := round(0.7 * (bottom - top)) - (right - left)) > 0:  # a field is wider than a 1
+        left, right = max(2, left - wider // 2), min(size - 3, right + wider - wider // 2)
+    lines = np.zeros((size, size), dtype=bool)
+    across = slice(None) if look == "comb" else slice(left, right + 1)
+    lines[top:top + width, across] = lines[bottom - width + 1:bottom + 1, across] = True
+    sides = range(left % (right - left), size, right - left) if look == "comb" else (left, right - width + 1)
+    for x in sides:
+        lines[top:bottom + 1, x:x + width] = True
+    paper = np.empty((size, size, 3))
+    paper[:] = rng.choice([(250, 250, 248), (245, 240, 225), (235, 238, 240)])
+    paper[lines] = colour
+    return paper, look
+
+
+def ruled(out: Path, rng: random.Random, per_digit: int, mnist_from: tuple[Path, range] | None = None,
+          page=lambda size, rng, ink: ruled_paper(size, rng)) -> int:
+    """Digits written on ruled or squared notebook paper (or on the ``page`` it makes around the digit's ink, a
+    form's field) and photographed one of six ways: traced from the stroke templates in the three pens or, with
+    ``mnist_from`` (a folder and the test indexes to draw from), MNIST test digits enlarged smoothly with their
+    pen's grey levels."""
     images, labels = read_mnist_test(mnist_from[0]) if mnist_from else (None, None)
     indexes = iter(sorted(rng.sample(mnist_from[1], 10 * per_digit))) if mnist_from else None
     count = 0
@@ -239,7 +268,7 @@ def ruled(out: Path, rng: random.Random, per_digit: int, mnist_from: tuple[Path,
             index = next(indexes)
             digit, source, colour = int(labels[index]), f"mnist{index}", rng.choice([(20, 20, 25), (25, 35, 120)])
             ink = enlarged(images[index], 240, rng.randint(110, 180), rng)
-        paper, ruling = ruled_paper(240, rng)
+        paper, ruling = page(240, rng, ink)
         photograph(ink, colour, paper, rng, condition).save(out / f"{digit}-{source}-{ruling}-{condition}-{n}.jpg",
                                                              **SAVE["jpg"])
         count += 1
@@ -496,6 +525,7 @@ def main() -> None:
         "tuning/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, find_fonts("tuning", True), 6),
         "tuning/handwritten": lambda rng: handwritten(folder, rng),
         "tuning/ruled": lambda rng: ruled(folder, rng, 12),
+        "tuning/boxed": lambda rng: ruled(folder, rng, 12, page=boxed_paper),
         "tuning/mnist": lambda rng: mnist(folder, rng, args.mnist, range(0, 5000), 600),
         "held-out/typed": lambda rng: typed(folder, rng, "held_out"),
         "held-out/hollow": lambda rng: typed(folder, rng, "held_out", hollow=True),
@@ -503,6 +533,7 @@ def main() -> None:
         "held-out/mnist": lambda rng: mnist(folder, rng, args.mnist, range(5000, 10000), 600),
         "held-out/optdigits": lambda rng: optdigits(folder, rng, 500),
         "held-out/ruled": lambda rng: ruled(folder, rng, 12, (args.mnist, range(5000, 10000))),
+        "held-out/boxed": lambda rng: ruled(folder, rng, 12, (args.mnist, range(5000, 10000)), boxed_paper),
         "tuning/letters-and-signs": lambda rng: glyphs(folder, rng, find_fonts("tuning", True), 24),
         "tuning/clothes": lambda rng: clothes(folder, rng, range(0, 5), 12),
         "held-out/letters-and-signs": lambda rng: glyphs(folder, rng, find_fonts("held_out"), 6),

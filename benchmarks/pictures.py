@@ -32,6 +32,7 @@ LOOKS = {  # each kind's looks, as its file names end (make_pictures.py)
     "handwriting-fonts": ("scan", "blur", "noise", "uneven-light", "jpeg", "phone"),
     "handwritten": ("scan", "blur", "noise", "uneven-light", "jpeg", "phone", "pencil", "ballpoint", "marker"),
     "ruled": ("lined", "squared", "scan", "blur", "noise", "uneven-light", "jpeg", "phone"),
+    "boxed": ("box", "comb", "scan", "blur", "noise", "uneven-light", "jpeg", "phone"),
     "mnist": ("scan", "low-res", "faint", "tinted", "uneven-light", "blur", "photo", "jpeg", "small", "pencil"),
     "optdigits": ("raw", "dark-on-white", "blocky", "smooth"),
     "letters-and-signs": ("scan", "blur", "noise", "uneven-light", "jpeg", "phone"),
