@@ -119,3 +119,48 @@ def test_what_is_not_a_page_keeps_its_lines() -> None:
     framed = page("plain", 0)
     framed[:, :4] = framed[:, -4:] = (90, 90, 90)  # a page photographed on a darker table, edge to edge
     assert find_ruling(ink_of(written(framed, four))) is None
+
+
+def boxed(digit, box: tuple[int, int, int, int]):
+    """``digit`` drawn in a form's printed ``box``."""
+    def draw(canvas: ImageDraw.ImageDraw) -> None:
+        digit(canvas)
+        canvas.rectangle(box, outline=255, width=2)
+    return draw
+
+
+@pytest.mark.parametrize("box", [(45, 25, 200, 222), (58, 40, 188, 212)])
+@pytest.mark.parametrize("digit", [four, seven])
+def test_a_digit_in_a_forms_box_is_read_as_on_plain(box: tuple[int, int, int, int], digit, monkeypatch) -> None:
+    """The printed box around a digit is not the digit's: left in (the rule off), the model sees a small digit
+    in a frame. A box as tall as the picture loses its sides to the rule for a page's lines, and its top and
+    bottom to the rule for boxes; a shorter one goes whole."""
+    plain = prepared(written(page("plain", 0), digit))
+    in_box = written(page("plain", 0), boxed(digit, box))
+    difference = float((prepared(in_box) - plain).abs().mean())
+    assert difference < 3, difference
+    monkeypatch.setattr(strokes, "without_frames", lambda mask: mask)
+    assert float((prepared(in_box) - plain).abs().mean()) > 6, "the test sees the box"
+
+
+def test_a_digits_own_straight_strokes_are_not_a_box(monkeypatch) -> None:
+    """A 7 whose bar was written apart from its stem, a 5 whose flag was, and a 0 with a dot inside keep every
+    stroke: the bar ends where the stem starts, the flag on the stem, and the dot is small."""
+    def parted_seven(draw: ImageDraw.ImageDraw) -> None:
+        draw.line([(70, 60), (165, 60)], fill=255, width=6)
+        draw.line([(160, 72), (105, 200)], fill=255, width=6)
+
+    def parted_five(draw: ImageDraw.ImageDraw) -> None:
+        draw.line([(95, 60), (170, 60)], fill=255, width=6)
+        draw.arc((80, 100, 170, 200), 200, 150, fill=255, width=6)
+        draw.line([(92, 70), (90, 120)], fill=255, width=6)
+
+    def dotted_zero(draw: ImageDraw.ImageDraw) -> None:
+        draw.rectangle((70, 40, 170, 200), outline=255, width=6)
+        draw.ellipse((106, 106, 134, 134), fill=255)  # a tenth of the 0's ink at least: not a speck
+
+    pictures = [written(page("plain", 0), drawn) for drawn in (parted_seven, parted_five, dotted_zero)]
+    with_rule = [prepared(picture) for picture in pictures]
+    monkeypatch.setattr(strokes, "without_frames", lambda mask: mask)
+    for kept, picture in zip(with_rule, pictures, strict=True):
+        assert torch.equal(kept, prepared(picture))

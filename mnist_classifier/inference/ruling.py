@@ -1,11 +1,13 @@
-"""Ruled and squared notebook paper: its printed lines found in a picture's ink and taken out.
+"""Ruled and squared notebook paper and a form's boxes: the printed lines a digit is written on, or in, taken out.
 
 A digit written in a notebook sits on lines about as dark as a pencil, which cross the whole picture; left in,
 they join the digit or become a digit of their own. A ruling line is straight, thin, inked nearly all along its
 length with paper beside it, and a page has several, parallel and far apart: a digit's strokes are never all
 of these. Lines are looked for near the rows and near the columns, turned by up to ``MAX_TILT`` degrees, each
 at its own tilt; where they are found, each line's pixels keep only the ink beyond the line's own, and at least
-the ink just beside the line, so a stroke that crosses the line stays whole and the paper stays paper.
+the ink just beside the line, so a stroke that crosses the line stays whole and the paper stays paper. A box
+printed around the digit (a form's field) is a piece of the digit's mask of its own, made of straight lines
+around the rest: ``without_frames`` drops it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ STROKE = 1.5  # a line holding this many times its own ink has a stroke on it
 MIN_LINES = 2  # a page has lines, parallel; one straight stroke across a picture may be a digit's
 PARALLEL = 2.0  # degrees a page's lines may turn from each other in a photo's perspective
 APART = 1.5  # a page's lines are this many times further apart than they reach from their middles, paper between
+CORNERS = 0.05  # share of a form's box that is not its long straight lines (where they join)
+ENCLOSED = 0.3  # a box holds a digit at least this share of its height
 
 
 class Line(NamedTuple):
@@ -163,3 +167,65 @@ def erased(ink: np.ndarray, lines: list[Line]) -> np.ndarray:
         at = inside[1:-1]
         out[band[1:-1][at], np.broadcast_to(columns, at.shape)[at]] = kept[at]
     return out
+
+
+def without_frames(mask: np.ndarray) -> np.ndarray:
+    """``mask`` (a digit's pixels, ``strokes.digit_mask``) without a form's printed field around the digit: pieces
+    of it made of long straight lines along the rows and columns (all but ``CORNERS`` of them, their joins) that
+    either enclose the rest, at least ``ENCLOSED`` as tall as they are (a box), or run past the rest at both ends
+    on one side of it (what is left of a box once step 2 took out its sides as a page's lines). A 7's bar ends
+    where its stem starts, a 5's flag on the stem, a dot in a 0 is small: they stay; so does what lies along the
+    picture's edge (a shadow's edge, the picture's own). A digit that touches its box is one piece with it, and
+    stays as it is."""
+    pieces, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count < 2:
+        return mask
+    boxes = ndimage.find_objects(pieces)
+    straight = [is_straight(pieces[box] == index) for index, box in enumerate(boxes, start=1)]
+    written = [box for box, lines in zip(boxes, straight, strict=True) if not lines]
+    for index, (box, lines) in enumerate(zip(boxes, straight, strict=True), start=1):
+        if lines and (encloses(box, [other for other in boxes if other != box], mask.shape)
+                      or runs_past(box, written, mask.shape)):
+            mask = mask & (pieces != index)
+    return mask
+
+
+def encloses(box: tuple[slice, slice], others: list[tuple[slice, slice]], shape: tuple[int, int]) -> bool:
+    """Whether the box (``find_objects``' rows and columns) holds some of ``others`` well inside it, together at
+    least ``ENCLOSED`` as tall as it is, and is not the picture's own edge (in a picture of ``shape``)."""
+    if all(part.start == 0 and part.stop == side for part, side in zip(box, shape, strict=True)):
+        return False
+    inside = [other for other in others if all(part.start > outer.start and part.stop < outer.stop
+                                               for part, outer in zip(other, box, strict=True))]
+    if not inside:
+        return False
+    tall = max(other[0].stop for other in inside) - min(other[0].start for other in inside)
+    return tall >= ENCLOSED * (box[0].stop - box[0].start)
+
+
+def runs_past(box: tuple[slice, slice], written: list[tuple[slice, slice]], shape: tuple[int, int]) -> bool:
+    """Whether a line's box lies above, below or beside all the ``written`` pieces' boxes and runs past them at
+    both ends (by 5% of their size, 3 pixels at least), not along the edge of the picture (of ``shape``: a
+    shadow's edge, or the picture's own)."""
+    if not written:
+        return False
+    top, bottom = min(other[0].start for other in written), max(other[0].stop for other in written)
+    left, right = min(other[1].start for other in written), max(other[1].stop for other in written)
+    margin = max(3, round(0.05 * max(bottom - top, right - left)))
+    rows, columns = box
+    across = columns.start <= left - margin and columns.stop >= right + margin and (
+        rows.stop <= top or rows.start >= bottom) and 0 < rows.start and rows.stop < shape[0]
+    along = rows.start <= top - margin and rows.stop >= bottom + margin and (
+        columns.stop <= left or columns.start >= right) and 0 < columns.start and columns.stop < shape[1]
+    return across or along
+
+
+def is_straight(piece: np.ndarray) -> bool:
+    """Whether ``piece`` (a boolean picture of one piece) is long straight lines along its rows and columns, all
+    but ``CORNERS`` of it: a printed line or box, not a written stroke."""
+    height, width = piece.shape
+    if max(height, width) < 12:
+        return False
+    long = max(8, round(0.4 * max(height, width)))
+    lines = ndimage.binary_opening(piece, np.ones((1, long))) | ndimage.binary_opening(piece, np.ones((long, 1)))
+    return bool((piece & ~ndimage.binary_dilation(lines, iterations=2)).sum() <= CORNERS * piece.sum())

@@ -22,6 +22,7 @@ takes a new shape:
    Outlined lettering (a light glyph in a darker line) is read by its fill: the line makes the glyph so bold
    that a 6's hook joins its bowl. Hollow lettering (the line alone, the glyph paper inside) is filled in: the
    paper it encloses in the shape of a stroke is the glyph, so a hollow 1 is not read as a thin 0 or an 8.
+   A form's printed box around the digit is dropped (``ruling.without_frames``).
 4. **MNIST's contrast.** The paper's noise is taken off and the ink stretched so that the digit's strong strokes
    are full ink, as in MNIST, however faint the pen.
 
@@ -39,7 +40,7 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 from skimage.morphology import convex_hull_image, skeletonize
 
-from .ruling import Ruling, find_ruling, without_ruling
+from .ruling import Ruling, find_ruling, without_frames, without_ruling
 
 if TYPE_CHECKING:
     import torch
@@ -146,6 +147,7 @@ def digit_mask(ink: np.ndarray, level: tuple[float, float] | None = None) -> np.
     if count > 1:
         sizes = np.bincount(groups[mask[near]], minlength=count + 1)
         mask[near] &= (sizes >= 0.1 * sizes.max())[groups]  # the groups kept, looked up by label
+    mask = without_frames(mask)
     return mask if mask.any() else None
 
 
