@@ -50,6 +50,7 @@ import json
 import math
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -207,9 +208,10 @@ def handwritten(out: Path, rng: random.Random) -> int:
     return count
 
 
-def ruled_paper(size: int, rng: random.Random) -> tuple[np.ndarray, str]:
+def ruled_paper(size: int, rng: random.Random, ink: np.ndarray) -> tuple[np.ndarray, str]:
     """A notebook's page, ``size`` pixels square, as an RGB array: ``lined`` or ``squared`` in light blue or grey
-    lines 1-2 pixels wide, 10-25% of the picture apart, turned by up to 3 degrees; and which of the two."""
+    lines 1-2 pixels wide, 10-25% of the picture apart, turned by up to 3 degrees; and which of the two. The
+    ruling runs under the digit wherever its ``ink`` is."""
     ruling = rng.choice(["lined", "squared"])
     spacing, width = size * rng.uniform(0.1, 0.25), rng.choice([1, 2])
     line = np.asarray(rng.choice([(150, 180, 230), (170, 170, 175), (120, 160, 220)]), float)
@@ -250,12 +252,12 @@ def boxed_paper(size: int, rng: random.Random, ink: np.ndarray) -> tuple[np.ndar
     return paper, look
 
 
-def ruled(out: Path, rng: random.Random, per_digit: int, mnist_from: tuple[Path, range] | None = None,
-          page=lambda size, rng, ink: ruled_paper(size, rng)) -> int:
-    """Digits written on ruled or squared notebook paper (or on the ``page`` it makes around the digit's ink, a
-    form's field) and photographed one of six ways: traced from the stroke templates in the three pens or, with
-    ``mnist_from`` (a folder and the test indexes to draw from), MNIST test digits enlarged smoothly with their
-    pen's grey levels."""
+def on_page(out: Path, rng: random.Random, per_digit: int, page: Callable[..., tuple[np.ndarray, str]],
+            mnist_from: tuple[Path, range] | None = None) -> int:
+    """Digits written on the printed paper ``page(size, rng, ink)`` makes around them (``ruled_paper``, a
+    notebook's; ``boxed_paper``, a form's field) and photographed one of six ways: traced from the stroke
+    templates in the three pens or, with ``mnist_from`` (a folder and the test indexes to draw from), MNIST test
+    digits enlarged smoothly with their pen's grey levels."""
     images, labels = read_mnist_test(mnist_from[0]) if mnist_from else (None, None)
     indexes = iter(sorted(rng.sample(mnist_from[1], 10 * per_digit))) if mnist_from else None
     count = 0
@@ -524,16 +526,16 @@ def main() -> None:
         "tuning/hollow": lambda rng: typed(folder, rng, "train", every=2, hollow=True),
         "tuning/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, find_fonts("tuning", True), 6),
         "tuning/handwritten": lambda rng: handwritten(folder, rng),
-        "tuning/ruled": lambda rng: ruled(folder, rng, 12),
-        "tuning/boxed": lambda rng: ruled(folder, rng, 12, page=boxed_paper),
+        "tuning/ruled": lambda rng: on_page(folder, rng, 12, ruled_paper),
+        "tuning/boxed": lambda rng: on_page(folder, rng, 12, boxed_paper),
         "tuning/mnist": lambda rng: mnist(folder, rng, args.mnist, range(0, 5000), 600),
         "held-out/typed": lambda rng: typed(folder, rng, "held_out"),
         "held-out/hollow": lambda rng: typed(folder, rng, "held_out", hollow=True),
         "held-out/handwriting-fonts": lambda rng: handwriting_fonts(folder, rng, find_fonts("held_out", True), 3),
         "held-out/mnist": lambda rng: mnist(folder, rng, args.mnist, range(5000, 10000), 600),
         "held-out/optdigits": lambda rng: optdigits(folder, rng, 500),
-        "held-out/ruled": lambda rng: ruled(folder, rng, 12, (args.mnist, range(5000, 10000))),
-        "held-out/boxed": lambda rng: ruled(folder, rng, 12, (args.mnist, range(5000, 10000)), boxed_paper),
+        "held-out/ruled": lambda rng: on_page(folder, rng, 12, ruled_paper, (args.mnist, range(5000, 10000))),
+        "held-out/boxed": lambda rng: on_page(folder, rng, 12, boxed_paper, (args.mnist, range(5000, 10000))),
         "tuning/letters-and-signs": lambda rng: glyphs(folder, rng, find_fonts("tuning", True), 24),
         "tuning/clothes": lambda rng: clothes(folder, rng, range(0, 5), 12),
         "held-out/letters-and-signs": lambda rng: glyphs(folder, rng, find_fonts("held_out"), 6),

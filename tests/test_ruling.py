@@ -1,5 +1,6 @@
-"""Digits written on ruled and squared notebook paper (``ruling.py``): the page's lines are found at a tilt and
-taken out, the digit's strokes stay whole, and nothing else is taken for a page's lines."""
+"""Digits written on ruled and squared notebook paper or in a form's box (``ruling.py``): the page's lines are
+found at a tilt and taken out, a box is dropped, the digit's strokes stay whole, and nothing else is taken for
+a page's lines or a box."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from PIL import Image, ImageDraw
 from mnist_classifier.inference import images as preparation
 from mnist_classifier.inference import strokes
 from mnist_classifier.inference.ruling import find_ruling, without_ruling
+from mnist_classifier.inference.strokes import ink_map
 
 WIDTH = 2.76  # MNIST's pen, as releases carry it
 SIZE = 240
@@ -73,13 +75,9 @@ def test_a_digit_on_ruled_paper_is_read_as_on_plain(ruling: str, tilt: float, sp
     assert float((prepared(on_page) - plain).abs().mean()) > 6, "the test sees the lines"
 
 
-def ink_of(image: Image.Image) -> np.ndarray:
-    return strokes.most_ink(strokes.channel_inks(image))
-
-
 def test_a_stroke_crossing_a_line_stays_whole() -> None:
     """Where a pen stroke crosses a line, the stroke keeps its ink; the line beside it is paper."""
-    ink = ink_of(written(page("lined", 0, line=3), lambda draw: draw.line([(120, 20), (120, 220)], fill=255,
+    ink = ink_map(written(page("lined", 0, line=3), lambda draw: draw.line([(120, 20), (120, 220)], fill=255,
                                                                           width=6)))
     found = find_ruling(ink)
     assert found is not None and len(found.rows) == 6 and not found.columns
@@ -93,7 +91,7 @@ def test_a_stroke_crossing_a_line_stays_whole() -> None:
 def test_a_line_through_a_corner_is_taken_out_too() -> None:
     """A turned page's line that leaves the picture through its top is a page's line as well: left in, it would
     be a long stroke beside the digit."""
-    ink = ink_of(written(page("lined", -5.0, offset=0), seven))
+    ink = ink_map(written(page("lined", -5.0, offset=0), seven))
     found = find_ruling(ink)
     assert found is not None
     ends = [(line.row - line.slope * SIZE / 2, line.row + line.slope * SIZE / 2) for line in found.rows]
@@ -104,21 +102,21 @@ def test_a_line_through_a_corner_is_taken_out_too() -> None:
 def test_what_is_not_a_page_keeps_its_lines() -> None:
     """A digit alone, a digit underlined once, stripes on a shape (a shirt) and a photo's frame at the picture's
     edges are not a notebook's page."""
-    assert find_ruling(ink_of(written(page("plain", 0), four))) is None
+    assert find_ruling(ink_map(written(page("plain", 0), four))) is None
 
     def underlined(draw: ImageDraw.ImageDraw) -> None:
         seven(draw)
         draw.line([(0, 215), (SIZE, 212)], fill=255, width=3)
-    assert find_ruling(ink_of(written(page("plain", 0), underlined))) is None
+    assert find_ruling(ink_map(written(page("plain", 0), underlined))) is None
 
     shirt = page("plain", 0)
     shirt[90:150] = (150, 150, 150)  # a grey shape across the picture, striped darker
     shirt[100:150:20] = shirt[101:150:20] = (60, 60, 60)
-    assert find_ruling(ink_of(Image.fromarray(shirt.astype(np.uint8)))) is None
+    assert find_ruling(ink_map(Image.fromarray(shirt.astype(np.uint8)))) is None
 
     framed = page("plain", 0)
     framed[:, :4] = framed[:, -4:] = (90, 90, 90)  # a page photographed on a darker table, edge to edge
-    assert find_ruling(ink_of(written(framed, four))) is None
+    assert find_ruling(ink_map(written(framed, four))) is None
 
 
 def boxed(digit, box: tuple[int, int, int, int]):
