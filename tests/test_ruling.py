@@ -4,6 +4,7 @@ a page's lines or a box."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from mnist_classifier.inference import images as preparation
-from mnist_classifier.inference import strokes
+from mnist_classifier.inference import ruling, strokes
 from mnist_classifier.inference.ruling import find_ruling, without_ruling
 from mnist_classifier.inference.strokes import ink_map
 
@@ -141,9 +142,62 @@ def test_a_digit_in_a_forms_box_is_read_as_on_plain(box: tuple[int, int, int, in
     assert float((prepared(in_box) - plain).abs().mean()) > 6, "the test sees the box"
 
 
+def comb(digit, teeth: tuple[int, ...] = (45, 200), top: int = 44, bottom: int = 206):
+    """``digit`` written in one of a form's row of boxes: lines across the picture at ``top`` and ``bottom``,
+    and the boxes' sides (``teeth``) between them."""
+    def draw(canvas: ImageDraw.ImageDraw) -> None:
+        digit(canvas)
+        for row in (top, bottom):
+            canvas.line([(0, row), (SIZE, row)], fill=255, width=2)
+        for column in teeth:
+            canvas.line([(column, top), (column, bottom)], fill=255, width=2)
+    return draw
+
+
+def one(draw: ImageDraw.ImageDraw, top: int = 50, bottom: int = 200) -> None:
+    draw.line([(120, top), (120, bottom)], fill=255, width=5)
+
+
+@pytest.mark.parametrize("teeth", [(45, 200), (45, 200, 12), (60, 185)])
+@pytest.mark.parametrize("digit", [four, seven])
+def test_a_digit_in_a_row_of_boxes_is_read_as_on_plain(teeth: tuple[int, ...], digit, monkeypatch) -> None:
+    """In a row of boxes, step 2 takes the lines across the picture for a page's and leaves the boxes' sides,
+    bars on either side of a digit as tall as they nearly are (and a neighbouring box's beyond): alike, with
+    the digit between them, they go too. Left in (the rule off), the model sees the digit between bars; a
+    straight 1 stays."""
+    plain = prepared(written(page("plain", 0), digit))
+    in_comb = written(page("plain", 0), comb(digit, teeth))
+    difference = float((prepared(in_comb) - plain).abs().mean())
+    assert difference < 3, difference
+    monkeypatch.setattr(ruling, "flank", lambda *arguments: False)
+    assert float((prepared(in_comb) - plain).abs().mean()) > 6, "the test sees the boxes' sides"
+
+
+def test_a_digits_crossing_strokes_are_not_a_boxs_side() -> None:
+    """A 4 written in two strokes, its stem crossing its bar as tall as the boxes' sides nearly are: the
+    crossing strokes are no bar, and stay with the 4's other stroke while the sides go."""
+    def parted_four(draw: ImageDraw.ImageDraw) -> None:
+        draw.line([(85, 55), (85, 128)], fill=255, width=5)
+        draw.line([(85, 140), (178, 140)], fill=255, width=5)
+        draw.line([(150, 52), (150, 198)], fill=255, width=5)
+    plain = prepared(written(page("plain", 0), parted_four))
+    difference = float((prepared(written(page("plain", 0), comb(parted_four))) - plain).abs().mean())
+    assert difference < 3, difference
+
+
+def test_a_1_as_tall_as_its_box_is_kept() -> None:
+    """A 1 nearly as tall as the boxes' sides is alike them, one more bar: nothing is left between two bars to
+    be a digit, so all stay (the model sees bars beside the 1, not an empty picture)."""
+    tall_one = functools.partial(one, top=48, bottom=202)
+    ink = ink_map(written(page("plain", 0), comb(tall_one)))
+    mask = strokes.digit_mask(without_ruling(ink, find_ruling(ink)))
+    assert mask is not None and mask[50:200, 119:122].all()
+
+
 def test_a_digits_own_straight_strokes_are_not_a_box(monkeypatch) -> None:
-    """A 7 whose bar was written apart from its stem, a 5 whose flag was, and a 0 with a dot inside keep every
-    stroke: the bar ends where the stem starts, the flag on the stem, and the dot is small."""
+    """A 7 whose bar was written apart from its stem, also underlined, a 5 whose flag was, and a 0 with a dot
+    inside keep every stroke: the bar ends where the stem starts and is shorter than the line, the flag ends
+    on the stem, and the dot is small."""
     def parted_seven(draw: ImageDraw.ImageDraw) -> None:
         draw.line([(70, 60), (165, 60)], fill=255, width=6)
         draw.line([(160, 72), (105, 200)], fill=255, width=6)
@@ -153,11 +207,16 @@ def test_a_digits_own_straight_strokes_are_not_a_box(monkeypatch) -> None:
         draw.arc((80, 100, 170, 200), 200, 150, fill=255, width=6)
         draw.line([(92, 70), (90, 120)], fill=255, width=6)
 
+    def underlined_parted_seven(draw: ImageDraw.ImageDraw) -> None:  # the bar and the line are not alike
+        parted_seven(draw)
+        draw.line([(100, 215), (160, 215)], fill=255, width=6)
+
     def dotted_zero(draw: ImageDraw.ImageDraw) -> None:
         draw.rectangle((70, 40, 170, 200), outline=255, width=6)
         draw.ellipse((106, 106, 134, 134), fill=255)  # a tenth of the 0's ink at least: not a speck
 
-    pictures = [written(page("plain", 0), drawn) for drawn in (parted_seven, parted_five, dotted_zero)]
+    pictures = [written(page("plain", 0), drawn)
+                for drawn in (parted_seven, parted_five, underlined_parted_seven, dotted_zero)]
     with_rule = [prepared(picture) for picture in pictures]
     monkeypatch.setattr(strokes, "without_frames", lambda mask: mask)
     for kept, picture in zip(with_rule, pictures, strict=True):

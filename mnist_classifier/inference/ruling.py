@@ -7,11 +7,13 @@ of these. Lines are looked for near the rows and near the columns, turned by up 
 at its own tilt; where they are found, each line's pixels keep only the ink beyond the line's own, and at least
 the ink just beside the line, so a stroke that crosses the line stays whole and the paper stays paper. A box
 printed around the digit (a form's field) is a piece of the digit's mask of its own, made of straight lines
-around the rest: ``without_frames`` drops it.
+around the rest, or what step 2 left of it, bars beside or above and below the rest: ``without_frames`` drops
+it.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import NamedTuple
 
@@ -27,6 +29,7 @@ PARALLEL = 2.0  # degrees a page's lines may turn from each other in a photo's p
 APART = 1.5  # a page's lines are this many times further apart than they reach from their middles, paper between
 CORNERS = 0.05  # share of a form's box that is not its long straight lines (where they join)
 ENCLOSED = 0.3  # a box holds a digit at least this share of its height
+SAME = 0.85  # a box's opposite sides are this alike in length and place
 
 
 class Line(NamedTuple):
@@ -173,8 +176,10 @@ def without_frames(mask: np.ndarray) -> np.ndarray:
     """``mask`` (a digit's pixels, ``strokes.digit_mask``) without a form's printed field around the digit: pieces
     of it made of long straight lines along the rows and columns (all but ``CORNERS`` of them, their joins) that
     either enclose the rest, at least ``ENCLOSED`` as tall as they are (a box), or run past the rest at both ends
-    on one side of it (what is left of a box once step 2 took out its sides as a page's lines). A 7's bar ends
-    where its stem starts, a 5's flag on the stem, a dot in a 0 is small: they stay; so does what lies along the
+    on one side of it (what is left of a box once step 2 took out its sides as a page's lines), and pairs of
+    such pieces ``alike`` that ``flank`` the rest (a box's sides once step 2 took its top and bottom, a row of
+    boxes' teeth). A 7's bar ends where its stem starts, a 5's flag on the stem, a dot in a 0 is small, a 1 as
+    tall as the bars beside it is one of them with nothing between: they stay; so does a box or line along the
     picture's edge (a shadow's edge, the picture's own). A digit that touches its box is one piece with it, and
     stays as it is."""
     pieces, count = ndimage.label(mask, structure=np.ones((3, 3)))
@@ -183,11 +188,19 @@ def without_frames(mask: np.ndarray) -> np.ndarray:
     boxes = ndimage.find_objects(pieces)
     straight = [is_straight(pieces[box] == index) for index, box in enumerate(boxes, start=1)]
     written = [box for box, lines in zip(boxes, straight, strict=True) if not lines]
-    for index, (box, lines) in enumerate(zip(boxes, straight, strict=True), start=1):
-        if lines and (encloses(box, [other for other in boxes if other != box], mask.shape)
-                      or runs_past(box, written, mask.shape)):
-            mask = mask & (pieces != index)
-    return mask
+    dropped = {index for index, (box, lines) in enumerate(zip(boxes, straight, strict=True), start=1)
+               if lines and (encloses(box, [other for other in boxes if other != box], mask.shape)
+                             or runs_past(box, written, mask.shape))}
+    bars = [index for index, lines in enumerate(straight, start=1) if lines and index not in dropped]
+    for axis in (0, 1):  # a box's top and bottom (bars along the rows), or its sides (along the columns)
+        for first, second in itertools.combinations(bars, 2):
+            if {first, second} & dropped or not alike(boxes[first - 1], boxes[second - 1], axis):
+                continue
+            teeth = {index for index in bars if alike(boxes[first - 1], boxes[index - 1], axis)}  # a row of boxes'
+            rest = [box for index, box in enumerate(boxes, start=1) if index not in dropped | teeth]
+            if flank(boxes[first - 1], boxes[second - 1], rest, axis):
+                dropped |= teeth
+    return mask & ~np.isin(pieces, list(dropped)) if dropped else mask
 
 
 def encloses(box: tuple[slice, slice], others: list[tuple[slice, slice]], shape: tuple[int, int]) -> bool:
@@ -218,6 +231,36 @@ def runs_past(box: tuple[slice, slice], written: list[tuple[slice, slice]], shap
     along = rows.start <= top - margin and rows.stop >= bottom + margin and (
         columns.stop <= left or columns.start >= right) and 0 < columns.start and columns.stop < shape[1]
     return across or along
+
+
+def alike(one: tuple[slice, slice], other: tuple[slice, slice], axis: int) -> bool:
+    """Whether two pieces' boxes (``find_objects``') are bars alike along ``axis`` (1: the columns, upright; 0:
+    the rows): each at least three times as long as it is thick (a digit's strokes that cross are not a bar),
+    their lengths and places along it the same within ``SAME`` of the longer (two sides of a box, or the teeth
+    of a row of boxes)."""
+    along, across = 1 - axis, axis  # the boxes' slices: an upright bar is long in its rows
+    if any(box[along].stop - box[along].start < 3 * (box[across].stop - box[across].start) for box in (one, other)):
+        return False
+    longer = max(one[along].stop - one[along].start, other[along].stop - other[along].start)
+    shared = min(one[along].stop, other[along].stop) - max(one[along].start, other[along].start)
+    return shared >= SAME * longer
+
+
+def flank(one: tuple[slice, slice], other: tuple[slice, slice], rest: list[tuple[slice, slice]], axis: int
+          ) -> bool:
+    """Whether two ``alike`` straight pieces (their boxes) are two sides of a printed box around all of
+    ``rest``: across ``axis`` (1: side by side; 0: one above the other) with ``rest`` between them, and along
+    them within their length, give or take ``1 - SAME`` of it (what is left of a form's box once step 2 took
+    its other sides for a page's lines)."""
+    if not rest:
+        return False
+    if axis == 0:  # the same question of the transposed picture
+        one, other, rest = one[::-1], other[::-1], [box[::-1] for box in rest]
+    (rows, columns), (rows_2, columns_2) = sorted((one, other), key=lambda box: box[1].start)
+    top, bottom = min(rows.start, rows_2.start), max(rows.stop, rows_2.stop)
+    margin = (1 - SAME) * (bottom - top)
+    return all(columns.stop <= box[1].start and box[1].stop <= columns_2.start and top - margin <= box[0].start
+               and box[0].stop <= bottom + margin for box in rest)
 
 
 def is_straight(piece: np.ndarray) -> bool:
