@@ -196,7 +196,8 @@ def without_frames(mask: np.ndarray) -> np.ndarray:
         for first, second in itertools.combinations(bars, 2):
             if {first, second} & dropped or not alike(boxes[first - 1], boxes[second - 1], axis):
                 continue
-            teeth = {index for index in bars if alike(boxes[first - 1], boxes[index - 1], axis)}  # a row of boxes'
+            # the pair and the bars alike them: a row of boxes' other sides, or a 1 as tall as the sides
+            teeth = {index for index in bars if alike(boxes[first - 1], boxes[index - 1], axis)}
             rest = [box for index, box in enumerate(boxes, start=1) if index not in dropped | teeth]
             if flank(boxes[first - 1], boxes[second - 1], rest, axis):
                 dropped |= teeth
