@@ -231,6 +231,28 @@ def test_hollow_lettering_is_filled_in(shape: np.ndarray, bowls: int) -> None:
     assert closest(to_mnist(hollow_picture, stroke_width=WIDTH), to_mnist(solid, stroke_width=WIDTH)) < 12
 
 
+def flagged_one(stem: int, flag: int) -> np.ndarray:
+    """A typed 1: a stem ``stem`` pixels wide, and a flag as thick reaching ``flag`` pixels left and down."""
+    top = 30 + stem // 2
+    return drawn(lambda d: (d.line([(100, top), (100, 175)], fill=255, width=stem),
+                            d.line([(100, top), (100 - flag, top + flag)], fill=255, width=stem)))
+
+
+@pytest.mark.parametrize("shape, line", [
+    (flagged_one(16, 12), 5),  # bold, a short flag: its inside fills 77% of its convex hull
+    (flagged_one(22, 34), 5),  # bolder: its inside is 5.4 times longer than wide
+    (drawn(lambda d: d.line([(70, 60), (100, 30), (100, 170)], fill=255, width=10)), 12),  # light: the outline
+    # thicker than the paper inside it (0.7 times)
+])
+def test_a_hollow_one_is_filled_in(shape: np.ndarray, line: int) -> None:
+    """A hollow 1 is the least bent hollow glyph: its inside is a straight stroke with at most a flag, short and
+    nearly convex when the 1 is bold, narrower than the outline when it is light. It is read as a solid 1, not
+    as the 0 or 8 its outline alone looks like (a written digit's bowl fills 87% of its hull or more)."""
+    hollow_picture, solid = hollow(shape, line)
+    assert holes(to_mnist(hollow_picture, stroke_width=WIDTH)) == 0
+    assert closest(to_mnist(hollow_picture, stroke_width=WIDTH), to_mnist(solid, stroke_width=WIDTH)) < 12
+
+
 @pytest.mark.parametrize("pen, box", [(8, (85, 20, 115, 180)), (20, (70, 20, 130, 180)), (3, (60, 30, 140, 170))])
 def test_a_narrow_or_thin_written_zero_keeps_its_hole(pen: int, box: tuple[int, int, int, int]) -> None:
     """A 0 written narrow, or thin, encloses paper long and thin like a stroke, but a round bowl: never filled.
