@@ -241,12 +241,12 @@ def flagged_one(stem: int, flag: int) -> np.ndarray:
 @pytest.mark.parametrize("shape, line", [
     (flagged_one(16, 12), 5),  # bold, a short flag: its inside fills 77% of its convex hull
     (flagged_one(22, 34), 5),  # bolder: its inside is 5.4 times longer than wide
-    (drawn(lambda d: d.line([(70, 60), (100, 30), (100, 170)], fill=255, width=10)), 12),  # light: the outline
-    # thicker than the paper inside it (0.7 times)
+    # light: the paper inside 0.7 times as wide as the outline
+    (drawn(lambda d: d.line([(70, 60), (100, 30), (100, 170)], fill=255, width=10)), 12),
 ])
 def test_a_hollow_one_is_filled_in(shape: np.ndarray, line: int) -> None:
-    """A hollow 1 is the least bent hollow glyph: its inside is a straight stroke with at most a flag, short and
-    nearly convex when the 1 is bold, narrower than the outline when it is light. It is read as a solid 1, not
+    """A hollow 1 is the least bent hollow glyph: its inside is a straight stroke and a flag, short and nearly
+    convex when the 1 is bold, narrower than the outline when it is light. It is read as a solid 1, not
     as the 0 or 8 its outline alone looks like (a written digit's bowl fills 87% of its hull or more)."""
     hollow_picture, solid = hollow(shape, line)
     assert holes(to_mnist(hollow_picture, stroke_width=WIDTH)) == 0

@@ -58,7 +58,7 @@ STRONG_INK = 90  # the percentile of the digit's ink that becomes full ink
 FAINT_INK = 0.15  # ink this share of the strong ink, or less, is paper (what is left of a shadow, a smudge)
 HOLLOW_SOLIDITY = 0.8  # enclosed paper filling less of its convex hull than this is shaped like a stroke...
 HOLLOW_LENGTH = 5  # ...when also this many times longer than wide, and no wider than a quarter of the digit...
-HOLLOW_WIDTH = 0.6  # ...nor narrower than this share of the line (light lettering: an outline as thick as its inside)
+HOLLOW_WIDTH = 0.6  # ...nor narrower than this share of the line (light lettering: outlines thicker than inside)
 
 
 def reduce(image: Image.Image) -> Image.Image:
@@ -197,7 +197,7 @@ def hollow_fill(mask: np.ndarray) -> np.ndarray | None:
     and bent or branched, so that it fills little of its convex hull. The paper a written 0, 4, 6, 8 or 9
     encloses is a round or pointed bowl, which fills most of its hull (0.87-0.95 for those a looser rule filled
     on the tuning pictures, against 0.17-0.77 for the hollow strokes this one fills there, a bold 1 with a short
-    flag among the most), and is never filled."""
+    flag among the fullest), and is never filled."""
     box = around(mask, 1)
     digit = mask[box]
     holes, count = ndimage.label(ndimage.binary_fill_holes(digit) & ~digit)
@@ -208,7 +208,7 @@ def hollow_fill(mask: np.ndarray) -> np.ndarray | None:
     for index, where in enumerate(ndimage.find_objects(holes), start=1):
         hole = np.pad(holes[where] == index, 1)  # paper around it, for the distance transform
         area = int(hole.sum())
-        if area < HOLLOW_LENGTH * line * line:  # too small to be a stroke as wide as the line and as long
+        if area < HOLLOW_LENGTH * line * line:  # less paper than a stroke as wide as the line, five widths long
             continue
         length = int(skeletonize(hole).sum())
         width = area / max(length, 1)  # its mean width, as ``stroke_width``'s
