@@ -214,7 +214,7 @@ def encloses(box: tuple[slice, slice], others: list[tuple[slice, slice]], shape:
     if not inside:
         return False
     tall = max(other[0].stop for other in inside) - min(other[0].start for other in inside)
-    return tall >= ENCLOSED * (box[0].stop - box[0].start)
+    return tall >= ENCLOSED * span(box[0])
 
 
 def runs_past(box: tuple[slice, slice], written: list[tuple[slice, slice]], shape: tuple[int, int]) -> bool:
@@ -240,11 +240,15 @@ def alike(one: tuple[slice, slice], other: tuple[slice, slice], axis: int) -> bo
     their lengths and places along it the same within ``SAME`` of the longer (two sides of a box, or the teeth
     of a row of boxes)."""
     along, across = 1 - axis, axis  # the boxes' slices: an upright bar is long in its rows
-    if any(box[along].stop - box[along].start < 3 * (box[across].stop - box[across].start) for box in (one, other)):
+    if any(span(box[along]) < 3 * span(box[across]) for box in (one, other)):
         return False
-    longer = max(one[along].stop - one[along].start, other[along].stop - other[along].start)
     shared = min(one[along].stop, other[along].stop) - max(one[along].start, other[along].start)
-    return shared >= SAME * longer
+    return shared >= SAME * max(span(one[along]), span(other[along]))
+
+
+def span(part: slice) -> int:
+    """How many rows or columns a ``find_objects`` slice covers."""
+    return part.stop - part.start
 
 
 def flank(one: tuple[slice, slice], other: tuple[slice, slice], rest: list[tuple[slice, slice]], axis: int

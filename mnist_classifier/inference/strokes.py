@@ -208,7 +208,7 @@ def hollow_fill(mask: np.ndarray) -> np.ndarray | None:
     for index, where in enumerate(ndimage.find_objects(holes), start=1):
         hole = np.pad(holes[where] == index, 1)  # paper around it, for the distance transform
         area = int(hole.sum())
-        if area < HOLLOW_LENGTH * line * line:  # less paper than a stroke as wide as the line, five widths long
+        if area < HOLLOW_LENGTH * line * line:  # less paper than a stroke as wide as the line and as long
             continue
         length = int(skeletonize(hole).sum())
         width = area / max(length, 1)  # its mean width, as ``stroke_width``'s
