@@ -223,9 +223,10 @@ def test_continuing_keeps_the_stored_settings(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_two_workers_share_one_sweep_and_run_each_trial_once(tmp_path: Path) -> None:
     work = workdir(tmp_path)
-    out = app_cli(work, *start("s", "--trials", "5", "--max-epochs", "2", "--workers", "2", "--pruner", "none")).stdout
-    started = [line.split()[1] for line in out.splitlines() if line.startswith("Trial ") and " of sweep " in line]
-    assert sorted(started, key=int) == ["0", "1", "2", "3", "4"], "each trial started once, by one of the workers"
+    result = app_cli(work, *start("s", "--trials", "5", "--max-epochs", "2", "--workers", "2", "--pruner", "none"))
+    started = dict(line.split(" of sweep 's': ") for line in result.stdout.splitlines() if " of sweep " in line)
+    assert sorted(started) == [f"Trial {n}" for n in range(5)] and len(set(started.values())) == 5, \
+        f"each trial started once, by one of the workers, with parameters of its own\n{result.stdout}{result.stderr}"
     rows = compared(work, "s")
     assert sorted(row["experiment"] for row in rows) == [f"s.{n}" for n in range(5)]
     assert all(row["state"] == "finished" for row in rows)
@@ -369,6 +370,98 @@ def test_a_trial_is_running_while_its_lock_is_held_or_another_machines_heartbeat
     write_json(folder.heartbeat_path(0), {"host": "another-machine", "pid": 1,
                                           "time": time.time() - sweeps.HEARTBEAT_GRACE - 1})
     assert not sweeps._is_held(folder, 0), "another machine's heartbeat stopped"
+
+
+def test_a_trial_that_ends_while_it_is_looked_at_is_left_as_it_ended(tmp_path: Path, monkeypatch) -> None:
+    """``recover`` reads the running trials, then each one's lock. A worker tells the study how its trial ended
+    before it lets the lock go: when that happens in between, the trial stays finished, and nothing fails."""
+    import datetime
+    import logging
+
+    import optuna
+
+    from mnist_classifier.framework import sweep as sweeps
+
+    folder = sweeps.Sweep(tmp_path, "s")
+    folder.path.mkdir()
+    settings = sweeps.Settings(config={}, schema={}, space={}, trials=1, seed=0, pruner="none", max_epochs=1,
+                               objective={"metric": "loss", "higher_is_better": False})
+    study = folder.study(settings)
+    taken = sweeps.take_trial(study, settings)
+    assert taken is not None
+    probe = sweeps._is_held
+
+    def ends_in_between(sweep: sweeps.Sweep, index: int) -> bool:
+        study.tell(taken[0], 0.5)  # its worker, after recover read the trial as running
+        return probe(sweep, index)
+
+    monkeypatch.setattr(sweeps, "_is_held", ends_in_between)
+    later = datetime.datetime.now() + datetime.timedelta(seconds=5)  # the trial began before this worker did
+    sweeps.recover(study, folder, logging.getLogger("test"), later)
+    assert sweeps.tally(folder, settings) == {"finished": 1, "pruned": 0, "failed": 0}
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,)), "nothing to retry"
+
+
+def test_a_worker_waits_its_turn_to_take_a_trial(tmp_path: Path) -> None:
+    """The workers of one machine take turns to recover, count and take a trial with its lock, so none sees
+    another's trial between asked and locked (and fails it as lost) or draws from the same seed."""
+    from mnist_classifier.framework.lock import turn
+
+    work = workdir(tmp_path)
+    app_cli(work, *start("s", "--trials", "1", "--max-epochs", "1", "--pruner", "none"))
+    locks = work / "experiments" / "s" / "locks"
+    with turn(locks / "turn.lock"):  # another worker's turn
+        process = subprocess.Popen([sys.executable, "-m", "regression_app", "--experiment-name", "s", "sweep",
+                                    "--trials", "2", "--device", "cpu"], cwd=work, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env={**os.environ, "PYTHONPATH": PYTHONPATH})
+        deadline = time.monotonic() + 120
+        while not _has_open(process.pid, locks / "turn.lock"):
+            assert process.poll() is None and time.monotonic() < deadline, "the worker went on without its turn"
+            time.sleep(0.05)
+        time.sleep(1)  # waiting for the turn, it has asked for nothing
+        assert process.poll() is None and sorted(p.name for p in work.joinpath("experiments").iterdir()) == \
+            ["s", "s.0"]
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0 and "2 trials ended (2 finished" in out, err
+
+
+def test_a_trial_killed_before_it_had_an_index_is_retried_once(tmp_path: Path) -> None:
+    """A worker killed between asking for a trial and giving it its index: the retry takes the index, and once it
+    has ended nothing is retried again."""
+    import datetime
+    import logging
+
+    import optuna
+
+    from mnist_classifier.framework import sweep as sweeps
+
+    folder = sweeps.Sweep(tmp_path, "s")
+    folder.path.mkdir()
+    settings = sweeps.Settings(config={}, schema={}, space={}, trials=2, seed=0, pruner="none", max_epochs=1,
+                               objective={"metric": "loss", "higher_is_better": False})
+    study = folder.study(settings)
+    killed = study.ask()
+    study.tell(killed, state=optuna.trial.TrialState.FAIL)  # as recover fails the trial of a dead worker
+    sweeps.recover(study, folder, logging.getLogger("test"), datetime.datetime.now())
+    retry = sweeps.take_trial(study, settings)
+    assert retry is not None and retry[1] == 0 and retry[0].number != killed.number
+    study.tell(retry[0], 0.5)
+    sweeps.recover(study, folder, logging.getLogger("test"), datetime.datetime.now())
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,)), "retried once"
+    following = sweeps.take_trial(study, settings)
+    assert following is not None and following[1] == 1
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open, by Linux's /proc."""
+    for fd in glob.glob(f"/proc/{pid}/fd/*"):
+        try:
+            if os.readlink(fd) == str(path.resolve()):
+                return True
+        except OSError:  # closed meanwhile
+            pass
+    return False
 
 
 def test_two_workers_asking_for_the_last_trial_at_once_run_it_once(tmp_path: Path) -> None:

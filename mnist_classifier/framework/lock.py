@@ -1,4 +1,5 @@
-"""One writer per experiment: an exclusive ``fcntl.flock`` on ``<experiment>/.lock``.
+"""One writer per experiment: an exclusive ``fcntl.flock`` on ``<experiment>/.lock``; and ``turn``, a short
+section that processes take one after another.
 
 The holder writes its PID and pipeline into the file and empties it on release; the kernel drops the lock when
 a process dies, so a crash never leaves the experiment locked.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -43,3 +46,15 @@ class ExperimentLock:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
+
+
+@contextmanager
+def turn(path: Path) -> Iterator[None]:
+    """Wait until no other process holds ``path``'s ``flock``, then hold it while the block runs: a few
+    milliseconds of work that must not interleave with another process's (a dead holder's lock is dropped)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the lock

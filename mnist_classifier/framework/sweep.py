@@ -13,6 +13,10 @@ kernel drops a dead process's lock) and, for a worker of another machine, its he
 Either is retried with the same parameters (Optuna's ``RetryHeartbeatStaleTrialCallback``), in the same
 experiment, which resumes from its newest checkpoint. The sampler is seeded by (seed, the trial's index), so
 one worker's sweep, interrupted or not, draws the same parameters in the same order.
+
+The workers of one machine take turns (``<S>/locks/turn.lock``) to recover, count and take a trial with its
+lock, so none sees another's trial between asked and locked, and two never draw from the same seed; only their
+trials run at once. Workers of several machines count and ask apart: see ``take_trial``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from . import search_space
 from .errors import HookError, Interrupted, UserError
 from .experiment import Experiment, check_name
-from .lock import ExperimentLock
+from .lock import ExperimentLock, turn
 from .metrics import Metric, best_epoch
 from .storage import read_json, write_json
 
@@ -100,6 +104,11 @@ class Sweep:
         """Held by the worker running trial ``index`` from the moment it has it, until it ends."""
         (self.path / "locks").mkdir(exist_ok=True)
         return ExperimentLock(self.path / "locks" / f"{index}.lock", self.trial_name(index), "sweep")
+
+    def turn(self) -> AbstractContextManager[None]:
+        """Held by a worker of this machine while it recovers, counts and takes a trial (see the module)."""
+        (self.path / "locks").mkdir(exist_ok=True)
+        return turn(self.path / "locks" / "turn.lock")
 
     def heartbeat_path(self, index: int) -> Path:
         return self.path / "locks" / f"{index}.heartbeat"
@@ -175,13 +184,17 @@ def recover(study: optuna.Study, sweep: Sweep, logger: Any, since: datetime.date
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         index, began = trial_index(trial), trial.datetime_start
         if (began is None or began < since) and (index is None or not _is_held(sweep, index)):
-            logger.warning(f"trial {index} of sweep '{sweep.name}' was left running by a worker that stopped; it "
-                           "resumes from its newest checkpoint")
-            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-    latest: dict[int | str, optuna.trial.FrozenTrial] = {}
+            # A worker tells the study how its trial ended before it lets the lock go: a free lock may also
+            # mean the trial ended a moment ago, which skip_if_finished leaves as it is.
+            told = study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+            if told.state == optuna.trial.TrialState.FAIL:
+                logger.warning(f"trial {index} of sweep '{sweep.name}' was left running by a worker that stopped; "
+                               "it resumes from its newest checkpoint")
+    # Each chain of attempts by its first trial's number, which every retry carries: not by index, which a trial
+    # killed before it had one gets only at its retry.
+    latest: dict[int, optuna.trial.FrozenTrial] = {}
     for trial in study.get_trials(deepcopy=False):  # in the order of their numbers
-        index = trial_index(trial)  # a trial killed before it had one: its retries share its first number
-        latest[index if index is not None else f"#{trial.system_attrs.get('failed_trial', trial.number)}"] = trial
+        latest[int(trial.system_attrs.get("failed_trial", trial.number))] = trial
     with warnings.catch_warnings():  # "experimental": it is the callback Optuna retries its own stale trials with
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)
@@ -242,17 +255,20 @@ def run_worker(ctx: Context, sweep: Sweep, settings: Settings) -> None:
     dimensions = search_space.parse(settings.space, str(sweep.settings_file))
     since = datetime.datetime.now() - datetime.timedelta(seconds=1)  # Optuna's clock: local time
     while True:
-        recover(study, sweep, ctx.logger, since)
-        trials = study.get_trials(deepcopy=False)
-        states = [t.state for t in trials]
-        waiting, running = states.count(optuna.trial.TrialState.WAITING), states.count(optuna.trial.TrialState.RUNNING)
-        if not waiting and sum(counts_toward(t) for t in trials) + running >= settings.trials:
-            return
-        taken = take_trial(study, settings)
-        if taken is None:  # another worker took the last trial at the same moment: look again
-            continue
-        trial, index = taken
-        with holding(sweep, index):
+        with ExitStack() as held:
+            with sweep.turn():
+                recover(study, sweep, ctx.logger, since)
+                trials = study.get_trials(deepcopy=False)
+                states = [t.state for t in trials]
+                waiting = states.count(optuna.trial.TrialState.WAITING)
+                running = states.count(optuna.trial.TrialState.RUNNING)
+                if not waiting and sum(counts_toward(t) for t in trials) + running >= settings.trials:
+                    return
+                taken = take_trial(study, settings)
+                if taken is None:  # a worker of another machine took the last trial at the same moment
+                    continue
+                trial, index = taken
+                held.enter_context(holding(sweep, index))
             params = {dimension.key: dimension.suggest(trial) for dimension in dimensions}
             run_trial(ctx, sweep, settings, study, trial, params, index)
 
@@ -260,10 +276,11 @@ def run_worker(ctx: Context, sweep: Sweep, settings: Settings) -> None:
 def take_trial(study: optuna.Study, settings: Settings) -> tuple[optuna.Trial, int] | None:
     """Ask the study for the next trial, a retry waiting for a worker first, and give it its index.
 
-    Workers look at the count and ask apart, so two of them may both see one trial missing and both ask: the
-    first attempt whose index would be ``settings.trials`` or more is a surplus, told FAIL with the user
-    attribute ``surplus`` and ``None`` returned. A surplus is never run, counted, retried or given an index, so
-    the sweep ends with exactly the trials asked for and a longer sweep later numbers on without a hole."""
+    Workers of several machines look at the count and ask apart, so two may both see one trial missing and
+    ask: the first attempt whose index would be ``settings.trials`` or more is a surplus, told FAIL with the
+    user attribute ``surplus`` and ``None`` returned. A surplus is never run, counted, retried or given an
+    index, so the sweep ends with exactly the trials asked for and a longer sweep later numbers on without a
+    hole."""
     import optuna
 
     # Seeded by the index the next new trial gets when no other worker asks first, as with one worker.
