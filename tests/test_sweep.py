@@ -426,9 +426,9 @@ def test_a_worker_waits_its_turn_to_take_a_trial(tmp_path: Path) -> None:
     assert process.returncode == 0 and "2 trials ended (2 finished" in out, err
 
 
-def test_a_trial_killed_before_it_had_an_index_is_retried_once(tmp_path: Path) -> None:
-    """A worker killed between asking for a trial and giving it its index: the retry takes the index, and once it
-    has ended nothing is retried again."""
+def test_a_trial_killed_before_it_had_an_index_is_retried_once(tmp_path: Path, caplog) -> None:
+    """A worker killed between asking for a trial and giving it its index: the trial is failed and retried, the
+    retry takes the index, and once it has ended nothing is retried again."""
     import datetime
     import logging
 
@@ -441,9 +441,12 @@ def test_a_trial_killed_before_it_had_an_index_is_retried_once(tmp_path: Path) -
     settings = sweeps.Settings(config={}, schema={}, space={}, trials=2, seed=0, pruner="none", max_epochs=1,
                                objective={"metric": "loss", "higher_is_better": False})
     study = folder.study(settings)
-    killed = study.ask()
-    study.tell(killed, state=optuna.trial.TrialState.FAIL)  # as recover fails the trial of a dead worker
-    sweeps.recover(study, folder, logging.getLogger("test"), datetime.datetime.now())
+    killed = study.ask()  # and its worker died
+    later = datetime.datetime.now() + datetime.timedelta(seconds=5)  # the trial began before this worker did
+    with caplog.at_level(logging.WARNING):
+        sweeps.recover(study, folder, logging.getLogger("test"), later)
+    assert caplog.messages == ["a trial of sweep 's' was left by a worker that stopped before it began; it is "
+                               "taken again"]
     retry = sweeps.take_trial(study, settings)
     assert retry is not None and retry[1] == 0 and retry[0].number != killed.number
     study.tell(retry[0], 0.5)

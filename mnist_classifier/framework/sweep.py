@@ -187,7 +187,10 @@ def recover(study: optuna.Study, sweep: Sweep, logger: Any, since: datetime.date
             # A worker tells the study how its trial ended before it lets the lock go: a free lock may also
             # mean the trial ended a moment ago, which skip_if_finished leaves as it is.
             told = study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-            if told.state == optuna.trial.TrialState.FAIL:
+            if told.state == optuna.trial.TrialState.FAIL and index is None:
+                logger.warning(f"a trial of sweep '{sweep.name}' was left by a worker that stopped before it began; "
+                               "it is taken again")
+            elif told.state == optuna.trial.TrialState.FAIL:
                 logger.warning(f"trial {index} of sweep '{sweep.name}' was left running by a worker that stopped; "
                                "it resumes from its newest checkpoint")
     # Each chain of attempts by its first trial's number, which every retry carries: not by index, which a trial
