@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pty
@@ -109,6 +110,16 @@ def app_cli(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.Complet
     return result
 
 
+def waiting(stream: io.TextIOBase) -> str:
+    """What a pipe holds now, without waiting for every writer to close it (a killed command's children may not
+    have)."""
+    os.set_blocking(stream.fileno(), False)
+    try:
+        return stream.read() or ""
+    except (BlockingIOError, TypeError):  # nothing there
+        return ""
+
+
 class Watched:
     """A command in a subprocess whose output lines can be waited for, to act at a precise moment."""
 
@@ -138,7 +149,9 @@ class Watched:
             self.seen.append(line)
             if fragment in line:
                 return
-        raise AssertionError(f"'{fragment}' not seen in {timeout} s")
+        self.process.kill()  # the test fails: the command must not outlive it
+        raise AssertionError(f"'{fragment}' not seen in {timeout} s:\n{''.join(self.seen)}"
+                             f"{waiting(self.process.stderr)}")
 
     def finish(self, timeout: float = 120) -> tuple[int, str]:
         code = self.process.wait(timeout=timeout)
