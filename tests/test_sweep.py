@@ -17,11 +17,17 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
 
 from conftest import APP_PYTHONPATH, REPO, Watched, app_cli, snapshot, wait_for_tensorboard
+
+if TYPE_CHECKING:
+    import optuna
+
+    from mnist_classifier.framework.sweep import Settings, Sweep
 
 APP = REPO / "tests" / "regression_app"
 PYTHONPATH = APP_PYTHONPATH
@@ -382,11 +388,7 @@ def test_a_trial_that_ends_while_it_is_looked_at_is_left_as_it_ended(tmp_path: P
 
     from mnist_classifier.framework import sweep as sweeps
 
-    folder = sweeps.Sweep(tmp_path, "s")
-    folder.path.mkdir()
-    settings = sweeps.Settings(config={}, schema={}, space={}, trials=1, seed=0, pruner="none", max_epochs=1,
-                               objective={"metric": "loss", "higher_is_better": False})
-    study = folder.study(settings)
+    folder, settings, study = bare_sweep(tmp_path, trials=1)
     taken = sweeps.take_trial(study, settings)
     assert taken is not None
     probe = sweeps._is_held
@@ -436,11 +438,7 @@ def test_a_trial_killed_before_it_had_an_index_is_retried_once(tmp_path: Path, c
 
     from mnist_classifier.framework import sweep as sweeps
 
-    folder = sweeps.Sweep(tmp_path, "s")
-    folder.path.mkdir()
-    settings = sweeps.Settings(config={}, schema={}, space={}, trials=2, seed=0, pruner="none", max_epochs=1,
-                               objective={"metric": "loss", "higher_is_better": False})
-    study = folder.study(settings)
+    folder, settings, study = bare_sweep(tmp_path, trials=2)
     killed = study.ask()  # and its worker died
     later = datetime.datetime.now() + datetime.timedelta(seconds=5)  # the trial began before this worker did
     with caplog.at_level(logging.WARNING):
@@ -454,6 +452,18 @@ def test_a_trial_killed_before_it_had_an_index_is_retried_once(tmp_path: Path, c
     assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,)), "retried once"
     following = sweeps.take_trial(study, settings)
     assert following is not None and following[1] == 1
+
+
+def bare_sweep(root: Path, trials: int) -> tuple[Sweep, Settings, optuna.Study]:
+    """A sweep ``s`` in ``root`` with no configuration or space, and its study, to drive ``take_trial`` and
+    ``recover`` by hand as its workers would."""
+    from mnist_classifier.framework import sweep as sweeps
+
+    folder = sweeps.Sweep(root, "s")
+    folder.path.mkdir()
+    settings = sweeps.Settings(config={}, schema={}, space={}, trials=trials, seed=0, pruner="none", max_epochs=1,
+                               objective={"metric": "loss", "higher_is_better": False})
+    return folder, settings, folder.study(settings)
 
 
 def _has_open(pid: int, path: Path) -> bool:
@@ -478,11 +488,7 @@ def test_two_workers_asking_for_the_last_trial_at_once_run_it_once(tmp_path: Pat
 
     from mnist_classifier.framework import sweep as sweeps
 
-    folder = sweeps.Sweep(tmp_path, "s")
-    folder.path.mkdir()
-    settings = sweeps.Settings(config={}, schema={}, space={}, trials=1, seed=0, pruner="none", max_epochs=1,
-                               objective={"metric": "loss", "higher_is_better": False})
-    study = folder.study(settings)
+    folder, settings, study = bare_sweep(tmp_path, trials=1)
     first, second = sweeps.take_trial(study, settings), sweeps.take_trial(study, settings)
     assert first is not None and first[1] == 0 and second is None, "the trial, then the surplus"
     study.tell(first[0], 0.5)

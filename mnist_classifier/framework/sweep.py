@@ -100,15 +100,18 @@ class Sweep:
             raise UserError(f"{self.settings_file} is missing or damaged ({type(error).__name__}), restore it or "
                             "start another sweep") from None
 
+    def locks(self) -> Path:
+        """``<S>/locks/``, made on first use: the trials' locks and heartbeats, and the turn."""
+        (self.path / "locks").mkdir(exist_ok=True)
+        return self.path / "locks"
+
     def trial_lock(self, index: int) -> ExperimentLock:
         """Held by the worker running trial ``index`` from the moment it has it, until it ends."""
-        (self.path / "locks").mkdir(exist_ok=True)
-        return ExperimentLock(self.path / "locks" / f"{index}.lock", self.trial_name(index), "sweep")
+        return ExperimentLock(self.locks() / f"{index}.lock", self.trial_name(index), "sweep")
 
     def turn(self) -> AbstractContextManager[None]:
         """Held by a worker of this machine while it recovers, counts and takes a trial (see the module)."""
-        (self.path / "locks").mkdir(exist_ok=True)
-        return turn(self.path / "locks" / "turn.lock")
+        return turn(self.locks() / "turn.lock")
 
     def heartbeat_path(self, index: int) -> Path:
         return self.path / "locks" / f"{index}.heartbeat"
@@ -187,10 +190,12 @@ def recover(study: optuna.Study, sweep: Sweep, logger: Any, since: datetime.date
             # A worker tells the study how its trial ended before it lets the lock go: a free lock may also
             # mean the trial ended a moment ago, which skip_if_finished leaves as it is.
             told = study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-            if told.state == optuna.trial.TrialState.FAIL and index is None:
+            if told.state != optuna.trial.TrialState.FAIL:
+                continue
+            if index is None:
                 logger.warning(f"a trial of sweep '{sweep.name}' was left by a worker that stopped before it began; "
                                "it is taken again")
-            elif told.state == optuna.trial.TrialState.FAIL:
+            else:
                 logger.warning(f"trial {index} of sweep '{sweep.name}' was left running by a worker that stopped; "
                                "it resumes from its newest checkpoint")
     # Each chain of attempts by its first trial's number, which every retry carries: not by index, which a trial
