@@ -8,14 +8,17 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import run_cli
 from mnist_classifier.framework import Configuration, UserError, checkpoints
+from mnist_classifier.inference import ruling, strokes
 from mnist_classifier.inference.calibration import NO_DIGIT_BELOW
-from mnist_classifier.inference.images import place
-from mnist_classifier.training import render_cache, typed_digits, web_fonts
+from mnist_classifier.inference.images import place, to_mnist
+from mnist_classifier.inference.strokes import MNIST_STROKE_WIDTH
+from mnist_classifier.training import photographed, render_cache, typed_digits, web_fonts
 from mnist_classifier.training.data import MNISTClassifierData
 
 CONFIG = {"data": {"val_split": 0.2, "typed_digits": {"variants": 2, "handwriting_variants": 3}},
@@ -246,3 +249,54 @@ def test_a_release_trained_with_glyphs_of_no_digit_can_say_no_digit_stands_out(w
     run_cli(workdir, "export", "--release", str(release), "--to", str(workdir / "export"))
     card = (workdir / "export" / "README.md").read_text()
     assert f"together have under {NO_DIGIT_BELOW:.0%} is called `no digit`" in card
+
+
+def test_photographed_digits_are_what_predict_makes_of_a_photo_of_them(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``photographed`` adds, per handwriting font, photos of each digit brought to 28x28 by ``predict``'s own
+    preparation (``images.to_mnist``), seeded, kept in the cache under a key of their own that the preparation's
+    code is part of; typed fonts get none."""
+    fonts = typed_digits.find_fonts("train", leave_out=frozenset(
+        family.name for family in typed_digits.FAMILIES if family.name not in KEPT))
+    handwriting = [name for name in fonts if typed_digits.is_handwriting(name)]
+    assert handwriting and len(handwriting) < len(fonts), "install the training fonts (make install)"
+    plain = typed_digits.render(fonts, 1, 2, seed=0)
+    images, labels, used = typed_digits.render(fonts, 1, 2, seed=0, photographed=3, cache=tmp_path)
+    assert used == plain[2] and len(labels) == len(plain[1]) + 30 * len(handwriting)
+    clean, photos, start = [], [], 0  # each font's clean digits, then its photographed ones
+    for font_name in used:
+        count = 20 if font_name in handwriting else 10
+        clean.append(images[start:start + count])
+        photos.append(images[start + count:start + count + (30 if font_name in handwriting else 0)])
+        assert torch.equal(labels[start + count:start + count + len(photos[-1])],
+                           torch.arange(10).repeat_interleave(3)[:len(photos[-1])]), "digit by digit"
+        start += count + len(photos[-1])
+    assert torch.equal(torch.cat(clean), plain[0]), "the clean variants stay as they were"
+    assert all(int(photo.max()) == 255 for photo in torch.cat(photos)), "a digit in each, as bright as MNIST's pen"
+
+    name = handwriting[0]
+    font = web_fonts.truetype(fonts[name])
+    shown = []
+    real_photograph = photographed.photograph
+    monkeypatch.setattr(photographed, "photograph", lambda *args: shown.append(real_photograph(*args)) or shown[-1])
+    drawn = photographed.draw(font, name, 3, seed=0)
+    assert drawn is not None and np.array_equal(drawn, photos[used.index(name)].numpy()), "seeded, as rendered"
+    assert len(shown) >= 30 and not np.array_equal(drawn, typed_digits.draw(font, name, 3, seed=0))
+    prepared = [image for image in (to_mnist(photo, stroke_width=MNIST_STROKE_WIDTH) for photo in shown)
+                if image.any()]
+    assert np.array_equal(np.stack(prepared[:30]), drawn), "what predict makes of the photos shown"
+    assert not np.array_equal(photographed.draw(font, name, 3, seed=1), drawn)
+
+    entry, clean = render_cache.key(font, name, 3, 0, "photographed"), render_cache.key(font, name, 3, 0)
+    assert (tmp_path / f"{entry}.npy").is_file(), "kept in the cache, an entry of its own"
+    monkeypatch.setattr(render_cache, "PREPARING", render_cache.PREPARING[:1])
+    render_cache._drawing.cache_clear()
+    try:
+        assert render_cache.key(font, name, 3, 0, "photographed") != entry, \
+            "a change to the preparation's code makes new entries for photographed digits"
+        assert render_cache.key(font, name, 3, 0) == clean, "and leaves the clean ones"
+    finally:
+        monkeypatch.undo()
+        render_cache._drawing.cache_clear()
+    code = {Path(inspect.getsourcefile(module)) for module in (photographed, strokes, ruling)}
+    assert code == set(render_cache.PREPARING)

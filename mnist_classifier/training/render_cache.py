@@ -4,11 +4,12 @@
 here, and every experiment of a sweep, or run again with the same seed, draws the same ones. An entry holds one
 font's digits, or its glyphs of no digit (``not_digits``): a ``.npy`` file, read without pickle, empty for a font
 that draws none. It is named by a hash of everything that decides their pixels: the font file's bytes and name
-(which seeds its variants), the seed, the number of variants, digits or glyphs of no digit, the code that draws
-and places them (``typed_digits.py`` and ``images.py``, whole) and the versions of Pillow, FreeType, NumPy and
-torch. So a change to any of them makes a new entry, never a stale answer; an entry that cannot be read is drawn
-again, and one that cannot be written (a full disk) is only not kept. The folder,
-``npm.cache_root() / "typed-digits"``, can be deleted at any time.
+(which seeds its variants), the seed, the number of variants, digits, photographed digits or glyphs of no digit,
+the code that draws and places them (``typed_digits.py`` and ``images.py``, whole; for photographed digits also
+``photographed.py`` and the preparation, ``strokes.py`` and ``ruling.py``) and the versions of Pillow, FreeType,
+NumPy, SciPy, scikit-image and torch. So a change to any of them makes a new entry, never a stale answer; an
+entry that cannot be read is drawn again, and one that cannot be written (a full disk) is only not kept. The
+folder, ``npm.cache_root() / "typed-digits"``, can be deleted at any time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from .. import npm
 from ..framework.storage import atomic_write
 
 CODE = (Path(__file__).with_name("typed_digits.py"), Path(__file__).parents[1] / "inference" / "images.py")
+PREPARING = (Path(__file__).with_name("photographed.py"), Path(__file__).parents[1] / "inference" / "strokes.py",
+             Path(__file__).parents[1] / "inference" / "ruling.py")  # what photographed digits also go through
 
 
 def folder() -> Path:
@@ -33,23 +36,27 @@ def folder() -> Path:
 
 
 @functools.cache
-def _drawing() -> str:
-    """What decides the pixels besides the font, the seed and the count: the code and the libraries' versions."""
+def _drawing(prepared: bool = False) -> str:
+    """What decides the pixels besides the font, the seed and the count: the code and the libraries' versions
+    (``prepared``: also the code and libraries of a picture's preparation)."""
     import PIL
+    import scipy
+    import skimage
     import torch
     from PIL import features
 
-    parts = [path.read_text() for path in CODE]
+    parts = [path.read_text() for path in CODE + (PREPARING if prepared else ())]
     parts += [PIL.__version__, str(features.version("freetype2")), np.__version__, torch.__version__]
+    parts += [scipy.__version__, skimage.__version__] if prepared else []
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def key(font: Path, name: str, count: int, seed: int, kind: str = "digits") -> str:
-    """The entry's name for ``count`` variants of each digit (``kind`` "not digits": ``count`` glyphs that are
-    not digits) drawn from the font file ``font`` (the TrueType form of an npm font, where there is one), called
-    ``name``."""
+    """The entry's name for ``count`` variants of each digit (``kind`` "photographed": ``count`` photographed
+    ones; "not digits": ``count`` glyphs that are not digits) drawn from the font file ``font`` (the TrueType form
+    of an npm font, where there is one), called ``name``."""
     parts = {"font": hashlib.sha256(font.read_bytes()).hexdigest(), "name": name, "count": count, "seed": seed,
-             "drawing": _drawing(), **({"kind": kind} if kind != "digits" else {})}
+             "drawing": _drawing(kind == "photographed"), **({"kind": kind} if kind != "digits" else {})}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -59,7 +66,7 @@ def fetch(font: Path, name: str, count: int, seed: int, draw: Callable[[], np.nd
     ``None`` for a font that draws none), from the folder ``cache`` (``folder()`` for ``init``) when an earlier
     call kept them there."""
     path = cache / f"{key(font, name, count, seed, kind)}.npy"
-    size = 10 * count if kind == "digits" else count
+    size = count if kind == "not digits" else 10 * count
     try:
         kept = np.load(path, allow_pickle=False)
         if kept.dtype == np.uint8 and kept.shape in ((0,), (size, 28, 28)):

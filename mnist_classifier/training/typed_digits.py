@@ -200,11 +200,14 @@ def has_digits(font: ImageFont.FreeTypeFont) -> bool:
 
 
 def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, seed: int, cache: Path | None = None,
-           not_digits: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Every digit of every font in ``variants`` variants (``handwriting_variants`` for handwriting fonts), and
-    ``not_digits`` glyphs of each font that are not digits (labelled ``NOT_A_DIGIT``), as ``[N, 28, 28]`` uint8
-    images placed as MNIST's are, their labels, and the fonts used (those that draw digits). With ``cache``, a
-    folder, each font's images are kept there and read back by a later call (``render_cache``)."""
+           not_digits: int = 0, photographed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Every digit of every font in ``variants`` variants (``handwriting_variants`` for handwriting fonts), each
+    digit of each handwriting font ``photographed`` times more, photographed and prepared as ``predict`` prepares
+    a picture (``photographed.draw``), and ``not_digits`` glyphs of each font that are not digits (labelled
+    ``NOT_A_DIGIT``), as ``[N, 28, 28]`` uint8 images placed as MNIST's are, their labels, and the fonts used
+    (those that draw digits). With ``cache``, a folder, each font's images are kept there and read back by a later
+    call (``render_cache``)."""
+    from . import photographed as photos  # it draws its glyphs with this module's functions
     def drawn_by(function: Callable, path: Path, name: str, count: int, kind: str) -> np.ndarray | None:
         made = functools.partial(function, path, name, count, seed)
         return render_cache.fetch(path, name, count, seed, made, cache, kind) if cache else made()
@@ -219,6 +222,11 @@ def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, see
         used.append(name)
         images.append(drawn)
         labels.append(np.repeat(np.arange(10), count))
+        if photographed and is_handwriting(name) and len(drawn):
+            taken = drawn_by(photos.draw, path, name, photographed, "photographed")
+            if taken is not None:
+                images.append(taken)
+                labels.append(np.repeat(np.arange(10), photographed))
         if not_digits and len(drawn):  # fonts whose digits join (handwriting_variants 0: none do)
             others = drawn_by(draw_not_digits, path, name, not_digits, "not digits")
             if others is not None:
@@ -300,7 +308,8 @@ def make(config: dict, seed: int) -> dict:
                         f"(apt-get install {' '.join(packages('train'))}; "
                         "python -m mnist_classifier.training.web_fonts) or remove data.typed_digits")
     images, labels, used = render(fonts, int(config.get("variants", 4)), int(config.get("handwriting_variants", 5)),
-                                  seed, cache=render_cache.folder(), not_digits=int(config.get("not_digits", 0)))
+                                  seed, cache=render_cache.folder(), not_digits=int(config.get("not_digits", 0)),
+                                  photographed=int(config.get("photographed", 0)))
     others = int((labels == NOT_A_DIGIT).sum())
     return {"fonts": {name: hashlib.sha256(fonts[name].read_bytes()).hexdigest()[:16] for name in used},
             "count": len(labels), **({"not_digits": others} if others else {}), "images": encode(images.numpy()),
