@@ -251,7 +251,7 @@ def test_a_release_trained_with_glyphs_of_no_digit_can_say_no_digit_stands_out(w
     assert f"together have under {NO_DIGIT_BELOW:.0%} is called `no digit`" in card
 
 
-def test_photographed_digits_are_what_predict_makes_of_a_photo_of_them(tmp_path: Path,
+def test_photographed_digits_are_what_predict_makes_of_a_photo_of_them(synthetic_data: Path, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """``photographed`` adds, per handwriting font, photos of each digit brought to 28x28 by ``predict``'s own
     preparation (``images.to_mnist``), seeded, kept in the cache under a key of their own that the preparation's
@@ -272,6 +272,14 @@ def test_photographed_digits_are_what_predict_makes_of_a_photo_of_them(tmp_path:
                            torch.arange(10).repeat_interleave(3)[:len(photos[-1])]), "digit by digit"
         start += count + len(photos[-1])
     assert torch.equal(torch.cat(clean), plain[0]), "the clean variants stay as they were"
+    monkeypatch.setattr(render_cache, "folder", lambda: tmp_path)
+    data = make_data({**FEW, "data": {**FEW["data"], "typed_digits": {
+        **FEW["data"]["typed_digits"], "handwriting_variants": 2, "variants": 1, "photographed": 3, "not_digits": 2}}})
+    data.create(synthetic_data)
+    assert data.typed_digits["photographed"] == 30 * len(handwriting) and len(data.train_indexes) == 800 + len(
+        labels) + 2 * len(used), "in the train split, beside the glyphs of no digit"
+    assert data.describe().details["typed_digits"].endswith(
+        f"in train, {30 * len(handwriting)} of them photographed and {2 * len(used)} glyphs of no digit")
     assert all(int(photo.max()) == 255 for photo in torch.cat(photos)), "a digit in each, as bright as MNIST's pen"
 
     name = handwriting[0]

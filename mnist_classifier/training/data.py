@@ -112,8 +112,14 @@ class MNISTClassifierData(Data):
                         if self.typed_digits else {})})
 
     def _of_no_digit(self) -> str:
-        others = self.typed_digits.get("not_digits", 0) if self.typed_digits else 0
-        return f", {others} of them glyphs of no digit" if others else ""
+        """How many of the typed digits' images are photographed digits and glyphs of no digit, where any are."""
+        kinds = [(self.typed_digits.get(key, 0), what) for key, what in (
+            ("photographed", "photographed"), ("not_digits", "glyphs of no digit"))] if self.typed_digits else []
+        kinds = [(count, what) for count, what in kinds if count]
+        if not kinds:
+            return ""
+        (count, what), *more = kinds
+        return f", {count} of them {what}" + "".join(f" and {count} {what}" for count, what in more)
 
     def load_loaders(self, data_path: Path, num_workers: int) -> None:
         """Batches are fetched whole by ``__getitems__``; on CUDA without workers the dataset (47 MB) moves to the

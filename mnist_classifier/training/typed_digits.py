@@ -294,7 +294,8 @@ def slant(ink: np.ndarray, degrees: float) -> np.ndarray:
 def make(config: dict, seed: int) -> dict:
     """The persisted state of ``data.typed_digits`` (``config``): the fonts rendered (the training families but
     those ``leave_out`` names, and but the npm ones if ``web_fonts`` is false), each file's SHA-256, the images
-    and labels, compressed, as JSON-able text, and how many of them are glyphs of no digit (``not_digits``). A
+    and labels, compressed, as JSON-able text, and how many of them are photographed (``photographed``) and
+    glyphs of no digit (``not_digits``). A
     ``UserError`` names the packages when no font is installed."""
     leave_out = frozenset(config.get("leave_out", ()))
     if unknown := sorted(leave_out - {family.name for family in FAMILIES if family.split == "train"}):
@@ -311,8 +312,10 @@ def make(config: dict, seed: int) -> dict:
                                   seed, cache=render_cache.folder(), not_digits=int(config.get("not_digits", 0)),
                                   photographed=int(config.get("photographed", 0)))
     others = int((labels == NOT_A_DIGIT).sum())
+    photos = int(config.get("photographed", 0)) * 10 * sum(is_handwriting(name) for name in used)
     return {"fonts": {name: hashlib.sha256(fonts[name].read_bytes()).hexdigest()[:16] for name in used},
-            "count": len(labels), **({"not_digits": others} if others else {}), "images": encode(images.numpy()),
+            "count": len(labels), **({"photographed": photos} if photos else {}),
+            **({"not_digits": others} if others else {}), "images": encode(images.numpy()),
             "labels": encode((labels % 256).to(torch.uint8).numpy())}  # NOT_A_DIGIT as 255
 
 
