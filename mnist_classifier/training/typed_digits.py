@@ -199,6 +199,14 @@ def has_digits(font: ImageFont.FreeTypeFont) -> bool:
     return all(mask.max() > 0 for mask in masks) and len({mask.tobytes() for mask in masks}) == 10
 
 
+def draws_digits(path: Path) -> bool:
+    """Whether the font file at ``path`` opens and draws ten different digits (``has_digits``)."""
+    try:
+        return has_digits(ImageFont.truetype(str(path), 64))
+    except OSError:
+        return False
+
+
 def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, seed: int, cache: Path | None = None,
            not_digits: int = 0, photographed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Every digit of every font in ``variants`` variants (``handwriting_variants`` for handwriting fonts), each
@@ -245,11 +253,7 @@ def draw(path: Path, name: str, count: int, seed: int) -> np.ndarray | None:
     A variant draws a size (32 to 96 pixels: small sizes are drawn coarser), a weight (two in three are drawn as
     they are, one in three bolder by a stroke of up to 6% of the size) and a slant (-12 to 12 degrees), from
     a generator seeded by ``seed`` and the font's file name."""
-    try:
-        probe = ImageFont.truetype(str(path), 64)
-    except OSError:
-        return None
-    if not has_digits(probe):
+    if not draws_digits(path):
         return None
     rng = random.Random(f"{seed}-{name}")
     images = [variant(path, str(digit), rng) for digit in range(10) for _ in range(count)]
