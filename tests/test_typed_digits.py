@@ -281,6 +281,9 @@ def test_photographed_digits_are_what_predict_makes_of_a_photo_of_them(synthetic
     assert data.describe().details["typed_digits"].endswith(
         f"in train, {30 * len(handwriting)} of them photographed and {2 * len(used)} glyphs of no digit")
     assert all(int(photo.max()) == 255 for photo in torch.cat(photos)), "a digit in each, as bright as MNIST's pen"
+    alone = typed_digits.make({**FEW["data"]["typed_digits"], "handwriting_variants": 0, "photographed": 1}, seed=0)
+    assert alone["photographed"] == 10 * len(handwriting) and alone["count"] == 10 * (
+        2 * (len(used) - len(handwriting)) + len(handwriting)), "photographed without clean handwriting digits"
 
     name = handwriting[0]
     font = web_fonts.truetype(fonts[name])
@@ -295,14 +298,14 @@ def test_photographed_digits_are_what_predict_makes_of_a_photo_of_them(synthetic
     assert np.array_equal(np.stack(prepared[:30]), drawn), "what predict makes of the photos shown"
     assert not np.array_equal(photographed.draw(font, name, 3, seed=1), drawn)
 
-    entry, clean = render_cache.key(font, name, 3, 0, "photographed"), render_cache.key(font, name, 3, 0)
+    entry, clean_entry = render_cache.key(font, name, 3, 0, "photographed"), render_cache.key(font, name, 3, 0)
     assert (tmp_path / f"{entry}.npy").is_file(), "kept in the cache, an entry of its own"
     monkeypatch.setattr(render_cache, "PREPARING", render_cache.PREPARING[:1])
     render_cache._drawing.cache_clear()
     try:
         assert render_cache.key(font, name, 3, 0, "photographed") != entry, \
             "a change to the preparation's code makes new entries for photographed digits"
-        assert render_cache.key(font, name, 3, 0) == clean, "and leaves the clean ones"
+        assert render_cache.key(font, name, 3, 0) == clean_entry, "and leaves the clean ones"
     finally:
         monkeypatch.undo()
         render_cache._drawing.cache_clear()

@@ -89,7 +89,7 @@ class MNISTClassifierData(Data):
                 self.logger.warning(f"{problem}: training without that handwriting font")
             self.typed_digits = make(typed, self.seed)
             self.logger.info(f"Typed digits: {self.typed_digits['count']} images from "
-                             f"{len(self.typed_digits['fonts'])} fonts join the train split{self._of_no_digit()}")
+                             f"{len(self.typed_digits['fonts'])} fonts join the train split{self._of_which()}")
         typed_count = self.typed_digits["count"] if self.typed_digits else 0
         self.train_indexes = sorted(order[:train_size]) + list(range(size, size + typed_count))
         self.validation_indexes = sorted(order[train_size:])
@@ -108,14 +108,15 @@ class MNISTClassifierData(Data):
                     "test": len(self.datasets["test"])},
             details={"dataset": self.dataset, "class_names": self.class_names, "mean": self.mean, "std": self.std,
                      **({"typed_digits": f"{self.typed_digits['count']} images of "
-                                         f"{len(self.typed_digits['fonts'])} fonts in train{self._of_no_digit()}"}
+                                         f"{len(self.typed_digits['fonts'])} fonts in train{self._of_which()}"}
                         if self.typed_digits else {})})
 
-    def _of_no_digit(self) -> str:
+    def _of_which(self) -> str:
         """How many of the typed digits' images are photographed digits and glyphs of no digit, where any are."""
-        kinds = [(self.typed_digits.get(key, 0), what) for key, what in (
-            ("photographed", "photographed"), ("not_digits", "glyphs of no digit"))] if self.typed_digits else []
-        kinds = [(count, what) for count, what in kinds if count]
+        if not self.typed_digits:
+            return ""
+        kinds = [(self.typed_digits[key], what) for key, what in (
+            ("photographed", "photographed"), ("not_digits", "glyphs of no digit")) if self.typed_digits.get(key)]
         if not kinds:
             return ""
         (count, what), *more = kinds

@@ -230,7 +230,7 @@ def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, see
         used.append(name)
         images.append(drawn)
         labels.append(np.repeat(np.arange(10), count))
-        if photographed and is_handwriting(name) and len(drawn):
+        if photographed and is_handwriting(name):  # whatever handwriting_variants is, as make counts them
             taken = drawn_by(photos.draw, path, name, photographed, "photographed")
             if taken is not None:
                 images.append(taken)
@@ -312,11 +312,12 @@ def make(config: dict, seed: int) -> dict:
         raise UserError("data.typed_digits needs fonts and none of its training fonts is installed, install them "
                         f"(apt-get install {' '.join(packages('train'))}; "
                         "python -m mnist_classifier.training.web_fonts) or remove data.typed_digits")
+    photographed = int(config.get("photographed", 0))
     images, labels, used = render(fonts, int(config.get("variants", 4)), int(config.get("handwriting_variants", 5)),
                                   seed, cache=render_cache.folder(), not_digits=int(config.get("not_digits", 0)),
-                                  photographed=int(config.get("photographed", 0)))
+                                  photographed=photographed)
     others = int((labels == NOT_A_DIGIT).sum())
-    photos = int(config.get("photographed", 0)) * 10 * sum(is_handwriting(name) for name in used)
+    photos = photographed * 10 * sum(is_handwriting(name) for name in used)
     return {"fonts": {name: hashlib.sha256(fonts[name].read_bytes()).hexdigest()[:16] for name in used},
             "count": len(labels), **({"photographed": photos} if photos else {}),
             **({"not_digits": others} if others else {}), "images": encode(images.numpy()),
