@@ -21,7 +21,7 @@ from PIL import Image, ImageFilter, ImageFont
 
 from ..inference.images import to_mnist
 from ..inference.strokes import MNIST_STROKE_WIDTH
-from .typed_digits import draws_digits, glyph_ink, slant, variant
+from .typed_digits import each_digit, glyph_ink, slant, variant
 
 TRIES = 4  # photos drawn for a digit before its clean variant stands in (the preparation found nothing in them)
 
@@ -30,10 +30,7 @@ def draw(path: Path, name: str, count: int, seed: int) -> np.ndarray | None:
     """Each digit of the font file at ``path`` photographed ``count`` times and prepared, as ``[10 * count, 28,
     28]`` uint8, digit by digit; ``None`` if the font cannot be opened or draws no digits (as ``typed_digits.draw``,
     from a generator seeded by ``seed`` and ``name`` of its own)."""
-    if not draws_digits(path):
-        return None
-    rng = random.Random(f"{seed}-{name}-photographed")
-    return np.stack([prepared(path, str(digit), rng) for digit in range(10) for _ in range(count)])
+    return each_digit(path, count, random.Random(f"{seed}-{name}-photographed"), prepared)
 
 
 def prepared(path: Path, text: str, rng: random.Random) -> np.ndarray:

@@ -253,10 +253,16 @@ def draw(path: Path, name: str, count: int, seed: int) -> np.ndarray | None:
     A variant draws a size (32 to 96 pixels: small sizes are drawn coarser), a weight (two in three are drawn as
     they are, one in three bolder by a stroke of up to 6% of the size) and a slant (-12 to 12 degrees), from
     a generator seeded by ``seed`` and the font's file name."""
+    return each_digit(path, count, random.Random(f"{seed}-{name}"), variant)
+
+
+def each_digit(path: Path, count: int, rng: random.Random,
+               image: Callable[[Path, str, random.Random], np.ndarray]) -> np.ndarray | None:
+    """``image`` of each digit in the font file at ``path``, ``count`` times, from ``rng``, as ``[10 * count, 28,
+    28]`` uint8, digit by digit; ``None`` if the font cannot be opened or draws no digits (``draws_digits``)."""
     if not draws_digits(path):
         return None
-    rng = random.Random(f"{seed}-{name}")
-    images = [variant(path, str(digit), rng) for digit in range(10) for _ in range(count)]
+    images = [image(path, str(digit), rng) for digit in range(10) for _ in range(count)]
     return np.stack(images) if images else np.zeros((0, 28, 28), dtype=np.uint8)
 
 
