@@ -311,3 +311,64 @@ def test_photographed_digits_are_what_predict_makes_of_a_photo_of_them(synthetic
         render_cache._drawing.cache_clear()
     code = {Path(inspect.getsourcefile(module)) for module in (photographed, strokes, ruling)}
     assert code == set(render_cache.PREPARING)
+
+
+def test_photographed_glyphs_of_no_digit_are_photos_of_letters_trained_towards_no_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``photographed_not_digits`` adds, per handwriting font, photos of its glyphs of no digit brought to 28x28 by
+    ``predict``'s preparation and labelled ``NOT_A_DIGIT``, after its clean ones; typed fonts get none, the other
+    images stay as they were, the cache keeps them under a key the preparation's code is part of, ``make`` counts
+    them with the glyphs of no digit, and the runner then trains and calibrates as with ``not_digits``."""
+    from types import SimpleNamespace
+
+    from mnist_classifier.training.runner import MNISTClassifierRunner
+
+    fonts = typed_digits.find_fonts("train", leave_out=frozenset(
+        family.name for family in typed_digits.FAMILIES if family.name not in KEPT))
+    handwriting = [name for name in fonts if typed_digits.is_handwriting(name)]
+    assert handwriting and len(handwriting) < len(fonts), "install the training fonts (make install)"
+    plain = typed_digits.render(fonts, 1, 2, seed=0, not_digits=2)
+    images, labels, used = typed_digits.render(fonts, 1, 2, seed=0, not_digits=2, photographed_not_digits=3,
+                                               cache=tmp_path)
+    assert used == plain[2] and len(labels) == len(plain[1]) + 3 * len(handwriting)
+    kept, photos, start = [], [], 0  # each font's digits and clean glyphs, then its photographed glyphs
+    for font_name in used:
+        count = (20 if font_name in handwriting else 10) + 2
+        kept.append(images[start:start + count])
+        photos.append(images[start + count:start + count + (3 if font_name in handwriting else 0)])
+        assert (labels[start + count - 2:start + count + len(photos[-1])] == typed_digits.NOT_A_DIGIT).all()
+        start += count + len(photos[-1])
+    assert torch.equal(torch.cat(kept), plain[0]), "the digits and the clean glyphs stay as they were"
+
+    name = handwriting[0]
+    font = web_fonts.truetype(fonts[name])
+    shown, texts = [], []
+    real_photograph = photographed.photograph
+    monkeypatch.setattr(photographed, "photograph",
+                        lambda path, text, rng: texts.append(text) or shown.append(real_photograph(path, text, rng))
+                        or shown[-1])
+    drawn = photographed.draw_not_digits(font, name, 3, seed=0)
+    assert drawn is not None and np.array_equal(drawn, photos[used.index(name)].numpy()), "seeded, as rendered"
+    assert set(texts) <= set(typed_digits.NOT_DIGITS) and all(int(image.max()) == 255 for image in drawn)
+    prepared = [image for image in (to_mnist(photo, stroke_width=MNIST_STROKE_WIDTH) for photo in shown)
+                if image.any()]
+    assert np.array_equal(np.stack(prepared[:3]), drawn), "what predict makes of the photos shown"
+    entry = render_cache.key(font, name, 3, 0, "photographed not digits")
+    assert (tmp_path / f"{entry}.npy").is_file() and entry != render_cache.key(font, name, 3, 0, "not digits")
+    monkeypatch.setattr(render_cache, "PREPARING", render_cache.PREPARING[:1])
+    render_cache._drawing.cache_clear()
+    try:
+        assert render_cache.key(font, name, 3, 0, "photographed not digits") != entry, \
+            "a change to the preparation's code makes new entries for them"
+    finally:
+        monkeypatch.undo()
+        render_cache._drawing.cache_clear()
+
+    monkeypatch.setattr(render_cache, "folder", lambda: tmp_path)
+    made = typed_digits.make({**FEW["data"]["typed_digits"], "handwriting_variants": 2, "variants": 1,
+                              "photographed_not_digits": 3}, seed=0)
+    assert made["not_digits"] == 3 * len(handwriting) and "photographed" not in made
+    runner = MNISTClassifierRunner()
+    runner.experiment = SimpleNamespace(configuration=Configuration(
+        {"data": {"typed_digits": {"photographed_not_digits": 3}}}, seed=0))
+    assert runner.not_digits, "trained towards no answer, and calibrated to say no digit, as not_digits are"

@@ -21,7 +21,7 @@ from PIL import Image, ImageFilter, ImageFont
 
 from ..inference.images import to_mnist
 from ..inference.strokes import MNIST_STROKE_WIDTH
-from .typed_digits import each_digit, glyph_ink, slant, variant
+from .typed_digits import each_digit, each_not_digit, glyph_ink, slant, variant
 
 TRIES = 4  # photos drawn for a digit before its clean variant stands in (the preparation found nothing in them)
 
@@ -31,6 +31,14 @@ def draw(path: Path, name: str, count: int, seed: int) -> np.ndarray | None:
     28]`` uint8, digit by digit; ``None`` if the font cannot be opened or draws no digits (as ``typed_digits.draw``,
     from a generator seeded by ``seed`` and ``name`` of its own)."""
     return each_digit(path, count, random.Random(f"{seed}-{name}-photographed"), prepared)
+
+
+def draw_not_digits(path: Path, name: str, count: int, seed: int) -> np.ndarray | None:
+    """``count`` glyphs of no digit of the font file at ``path`` (``typed_digits.NOT_DIGITS``) photographed and
+    prepared, as ``[count, 28, 28]`` uint8, so that the model learns what the preparation makes of a photo of a
+    letter too, not only of a digit (config ``data.typed_digits.photographed_not_digits``); ``None`` if the font
+    has none of them."""
+    return each_not_digit(path, count, random.Random(f"{seed}-{name}-photographed-not-digits"), prepared)
 
 
 def prepared(path: Path, text: str, rng: random.Random) -> np.ndarray:

@@ -95,8 +95,10 @@ class MNISTClassifierRunner(Runner):
 
     @functools.cached_property
     def not_digits(self) -> bool:
-        """Whether the configuration puts images of no digit in the train split (``data.typed_digits.not_digits``)."""
-        return bool(self.get_conf("data", "typed_digits", "not_digits", default=0))
+        """Whether the configuration puts images of no digit in the train split (``data.typed_digits.not_digits``
+        or ``photographed_not_digits``)."""
+        return any(self.get_conf("data", "typed_digits", key, default=0)
+                   for key in ("not_digits", "photographed_not_digits"))
 
     @functools.cached_property
     def augmentation(self) -> Augmentation | None:

@@ -208,13 +208,14 @@ def draws_digits(path: Path) -> bool:
 
 
 def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, seed: int, cache: Path | None = None,
-           not_digits: int = 0, photographed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Every digit of every font in ``variants`` variants (``handwriting_variants`` for handwriting fonts), each
-    digit of each handwriting font ``photographed`` times more, photographed and prepared as ``predict`` prepares
-    a picture (``photographed.draw``), and ``not_digits`` glyphs of each font that are not digits (labelled
-    ``NOT_A_DIGIT``), as ``[N, 28, 28]`` uint8 images placed as MNIST's are, their labels, and the fonts used
-    (those that draw digits). With ``cache``, a folder, each font's images are kept there and read back by a later
-    call (``render_cache``)."""
+           not_digits: int = 0, photographed: int = 0,
+           photographed_not_digits: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Every digit of every font in ``variants`` variants (``handwriting_variants`` for handwriting fonts), each digit
+    of each handwriting font ``photographed`` times more, photographed and prepared as ``predict`` prepares a picture
+    (``photographed.draw``), and ``not_digits`` glyphs of each font that are not digits (labelled ``NOT_A_DIGIT``),
+    ``photographed_not_digits`` more of each handwriting font photographed so (``photographed.draw_not_digits``), as
+    ``[N, 28, 28]`` uint8 images placed as MNIST's are, their labels, and the fonts used (those that draw digits). With
+    ``cache``, a folder, each font's images are kept there and read back by a later call (``render_cache``)."""
     from . import photographed as photos  # it draws its glyphs with this module's functions
     def drawn_by(function: Callable, path: Path, name: str, count: int, kind: str) -> np.ndarray | None:
         made = functools.partial(function, path, name, count, seed)
@@ -235,11 +236,14 @@ def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, see
             if taken is not None:
                 images.append(taken)
                 labels.append(np.repeat(np.arange(10), photographed))
-        if not_digits and len(drawn):  # fonts whose digits join (handwriting_variants 0: none do)
-            others = drawn_by(draw_not_digits, path, name, not_digits, "not digits")
-            if others is not None:
-                images.append(others)
-                labels.append(np.full(len(others), NOT_A_DIGIT))
+        for function, count, kind in ((draw_not_digits, not_digits, "not digits"),
+                                      (photos.draw_not_digits, photographed_not_digits, "photographed not digits")):
+            # fonts whose digits join (handwriting_variants 0: none do); photographed ones of handwriting fonts
+            if count and len(drawn) and (kind == "not digits" or is_handwriting(name)):
+                others = drawn_by(function, path, name, count, kind)
+                if others is not None:
+                    images.append(others)
+                    labels.append(np.full(len(others), NOT_A_DIGIT))
     if not images:
         return torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), used
     return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels).astype(np.int64)), used
@@ -269,6 +273,13 @@ def each_digit(path: Path, count: int, rng: random.Random,
 def draw_not_digits(path: Path, name: str, count: int, seed: int) -> np.ndarray | None:
     """``count`` glyphs of the font file at ``path`` drawn from ``NOT_DIGITS`` (those it has), as ``[count, 28,
     28]`` uint8 varied as ``draw``'s digits are, from a generator of their own; ``None`` if it has none."""
+    return each_not_digit(path, count, random.Random(f"{seed}-{name}-not-digits"), variant)
+
+
+def each_not_digit(path: Path, count: int, rng: random.Random,
+                   image: Callable[[Path, str, random.Random], np.ndarray]) -> np.ndarray | None:
+    """``image`` of ``count`` glyphs of ``NOT_DIGITS`` that the font file at ``path`` draws, each chosen from
+    ``rng``, as ``[count, 28, 28]`` uint8; ``None`` if the font cannot be opened or has none of them."""
     try:
         probe = ImageFont.truetype(str(path), 64)
     except OSError:
@@ -276,8 +287,7 @@ def draw_not_digits(path: Path, name: str, count: int, seed: int) -> np.ndarray 
     has = drawn_glyphs(probe, NOT_DIGITS)
     if not has:
         return None
-    rng = random.Random(f"{seed}-{name}-not-digits")
-    return np.stack([variant(path, rng.choice(has), rng) for _ in range(count)])
+    return np.stack([image(path, rng.choice(has), rng) for _ in range(count)])
 
 
 def variant(path: Path, text: str, rng: random.Random) -> np.ndarray:
@@ -304,9 +314,9 @@ def slant(ink: np.ndarray, degrees: float) -> np.ndarray:
 def make(config: dict, seed: int) -> dict:
     """The persisted state of ``data.typed_digits`` (``config``): the fonts rendered (the training families but
     those ``leave_out`` names, and but the npm ones if ``web_fonts`` is false), each file's SHA-256, the images
-    and labels, compressed, as JSON-able text, and how many of them are photographed (``photographed``) and
-    glyphs of no digit (``not_digits``). A
-    ``UserError`` names the packages when no font is installed."""
+    and labels, compressed, as JSON-able text, and how many of them are photographed digits (``photographed``)
+    and glyphs of no digit (``not_digits``, photographed ones included). A ``UserError`` names the packages when
+    no font is installed."""
     leave_out = frozenset(config.get("leave_out", ()))
     if unknown := sorted(leave_out - {family.name for family in FAMILIES if family.split == "train"}):
         raise UserError(f"data.typed_digits.leave_out names '{unknown[0]}', which is no training font family, "
@@ -321,7 +331,8 @@ def make(config: dict, seed: int) -> dict:
     photographed = int(config.get("photographed", 0))
     images, labels, used = render(fonts, int(config.get("variants", 4)), int(config.get("handwriting_variants", 5)),
                                   seed, cache=render_cache.folder(), not_digits=int(config.get("not_digits", 0)),
-                                  photographed=photographed)
+                                  photographed=photographed,
+                                  photographed_not_digits=int(config.get("photographed_not_digits", 0)))
     others = int((labels == NOT_A_DIGIT).sum())
     photos = photographed * 10 * sum(is_handwriting(name) for name in used)
     return {"fonts": {name: hashlib.sha256(fonts[name].read_bytes()).hexdigest()[:16] for name in used},
