@@ -298,12 +298,13 @@ def test_photographed_digits_are_what_predict_makes_of_a_photo_of_them(synthetic
     assert np.array_equal(np.stack(prepared[:30]), drawn), "what predict makes of the photos shown"
     assert not np.array_equal(photographed.draw(font, name, 3, seed=1), drawn)
 
-    entry, clean_entry = render_cache.key(font, name, 3, 0, "photographed"), render_cache.key(font, name, 3, 0)
+    entry = render_cache.key(font, name, 3, 0, render_cache.PHOTOGRAPHED)
+    clean_entry = render_cache.key(font, name, 3, 0)
     assert (tmp_path / f"{entry}.npy").is_file(), "kept in the cache, an entry of its own"
     monkeypatch.setattr(render_cache, "PREPARING", render_cache.PREPARING[:1])
     render_cache._drawing.cache_clear()
     try:
-        assert render_cache.key(font, name, 3, 0, "photographed") != entry, \
+        assert render_cache.key(font, name, 3, 0, render_cache.PHOTOGRAPHED) != entry, \
             "a change to the preparation's code makes new entries for photographed digits"
         assert render_cache.key(font, name, 3, 0) == clean_entry, "and leaves the clean ones"
     finally:
@@ -353,12 +354,13 @@ def test_photographed_glyphs_of_no_digit_are_photos_of_letters_trained_towards_n
     prepared = [image for image in (to_mnist(photo, stroke_width=MNIST_STROKE_WIDTH) for photo in shown)
                 if image.any()]
     assert np.array_equal(np.stack(prepared[:3]), drawn), "what predict makes of the photos shown"
-    entry = render_cache.key(font, name, 3, 0, "photographed not digits")
-    assert (tmp_path / f"{entry}.npy").is_file() and entry != render_cache.key(font, name, 3, 0, "not digits")
+    entry = render_cache.key(font, name, 3, 0, render_cache.PHOTOGRAPHED_NOT_DIGITS)
+    assert (tmp_path / f"{entry}.npy").is_file()
+    assert entry != render_cache.key(font, name, 3, 0, render_cache.NOT_DIGITS)
     monkeypatch.setattr(render_cache, "PREPARING", render_cache.PREPARING[:1])
     render_cache._drawing.cache_clear()
     try:
-        assert render_cache.key(font, name, 3, 0, "photographed not digits") != entry, \
+        assert render_cache.key(font, name, 3, 0, render_cache.PHOTOGRAPHED_NOT_DIGITS) != entry, \
             "a change to the preparation's code makes new entries for them"
     finally:
         monkeypatch.undo()

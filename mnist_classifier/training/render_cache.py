@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,25 @@ from ..framework.storage import atomic_write
 CODE = (Path(__file__).with_name("typed_digits.py"), Path(__file__).parents[1] / "inference" / "images.py")
 PREPARING = (Path(__file__).with_name("photographed.py"), Path(__file__).parents[1] / "inference" / "strokes.py",
              Path(__file__).parents[1] / "inference" / "ruling.py")  # what photographed digits also go through
+
+
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What an entry holds: ``name`` joins its key (but for ``DIGITS``, whose keys came first); ``per_digit``:
+    ``count`` images of each digit, else ``count`` in all; ``prepared``: drawn through a picture's preparation,
+    whose code then joins the key too."""
+
+    name: str
+    per_digit: bool
+    prepared: bool
+
+
+DIGITS = Kind("digits", per_digit=True, prepared=False)
+PHOTOGRAPHED = Kind("photographed", per_digit=True, prepared=True)
+NOT_DIGITS = Kind("not digits", per_digit=False, prepared=False)
+PHOTOGRAPHED_NOT_DIGITS = Kind("photographed not digits", per_digit=False, prepared=True)
 
 
 def folder() -> Path:
@@ -51,22 +71,21 @@ def _drawing(prepared: bool = False) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def key(font: Path, name: str, count: int, seed: int, kind: str = "digits") -> str:
-    """The entry's name for ``count`` variants of each digit (``kind`` "photographed": ``count`` photographed ones; "not
-    digits": ``count`` glyphs that are not digits; "photographed not digits": those photographed) drawn from the font
-    file ``font`` (the TrueType form of an npm font, where there is one), called ``name``."""
+def key(font: Path, name: str, count: int, seed: int, kind: Kind = DIGITS) -> str:
+    """The entry's name for ``count`` images of ``kind`` drawn from the font file ``font`` (the TrueType form of an
+    npm font, where there is one), called ``name``."""
     parts = {"font": hashlib.sha256(font.read_bytes()).hexdigest(), "name": name, "count": count, "seed": seed,
-             "drawing": _drawing(kind.startswith("photographed")), **({"kind": kind} if kind != "digits" else {})}
+             "drawing": _drawing(kind.prepared), **({"kind": kind.name} if kind != DIGITS else {})}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def fetch(font: Path, name: str, count: int, seed: int, draw: Callable[[], np.ndarray | None],
-          cache: Path, kind: str = "digits") -> np.ndarray | None:
-    """``draw()``'s ``[10 * count, 28, 28]`` uint8 digits of the font (``kind`` "not digits" or "photographed not
-    digits": ``[count, 28, 28]``; ``None`` for a font that draws none), from the folder ``cache`` (``folder()`` for
-    ``init``) when an earlier call kept them there."""
+          cache: Path, kind: Kind = DIGITS) -> np.ndarray | None:
+    """``draw()``'s ``[10 * count, 28, 28]`` uint8 images of the font (``[count, 28, 28]`` for a kind that is not
+    ``per_digit``; ``None`` for a font that draws none), from the folder ``cache`` (``folder()`` for ``init``) when
+    an earlier call kept them there."""
     path = cache / f"{key(font, name, count, seed, kind)}.npy"
-    size = count if kind.endswith("not digits") else 10 * count
+    size = 10 * count if kind.per_digit else count
     try:
         kept = np.load(path, allow_pickle=False)
         if kept.dtype == np.uint8 and kept.shape in ((0,), (size, 28, 28)):

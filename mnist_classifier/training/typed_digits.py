@@ -217,7 +217,8 @@ def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, see
     ``[N, 28, 28]`` uint8 images placed as MNIST's are, their labels, and the fonts used (those that draw digits). With
     ``cache``, a folder, each font's images are kept there and read back by a later call (``render_cache``)."""
     from . import photographed as photos  # it draws its glyphs with this module's functions
-    def drawn_by(function: Callable, path: Path, name: str, count: int, kind: str) -> np.ndarray | None:
+    def drawn_by(function: Callable, path: Path, name: str, count: int,
+                 kind: render_cache.Kind) -> np.ndarray | None:
         made = functools.partial(function, path, name, count, seed)
         return render_cache.fetch(path, name, count, seed, made, cache, kind) if cache else made()
 
@@ -225,21 +226,22 @@ def render(fonts: dict[str, Path], variants: int, handwriting_variants: int, see
     for name, path in fonts.items():
         count = handwriting_variants if is_handwriting(name) else variants
         path = web_fonts.truetype(path)  # the file drawn, which names the cache's entry
-        drawn = drawn_by(draw, path, name, count, "digits")
+        drawn = drawn_by(draw, path, name, count, render_cache.DIGITS)
         if drawn is None:
             continue
         used.append(name)
         images.append(drawn)
         labels.append(np.repeat(np.arange(10), count))
         if photographed and is_handwriting(name):  # whatever handwriting_variants is, as make counts them
-            taken = drawn_by(photos.draw, path, name, photographed, "photographed")
+            taken = drawn_by(photos.draw, path, name, photographed, render_cache.PHOTOGRAPHED)
             if taken is not None:
                 images.append(taken)
                 labels.append(np.repeat(np.arange(10), photographed))
-        for function, count, kind in ((draw_not_digits, not_digits, "not digits"),
-                                      (photos.draw_not_digits, photographed_not_digits, "photographed not digits")):
+        for function, count, kind in (
+                (draw_not_digits, not_digits, render_cache.NOT_DIGITS),
+                (photos.draw_not_digits, photographed_not_digits, render_cache.PHOTOGRAPHED_NOT_DIGITS)):
             # fonts whose digits join (handwriting_variants 0: none do); photographed ones of handwriting fonts
-            if count and len(drawn) and (kind == "not digits" or is_handwriting(name)):
+            if count and len(drawn) and (not kind.prepared or is_handwriting(name)):
                 others = drawn_by(function, path, name, count, kind)
                 if others is not None:
                     images.append(others)
