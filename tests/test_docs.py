@@ -21,7 +21,7 @@ README_MAX_LINES = 200
 
 
 def markdown_files() -> list[Path]:
-    return [README, *sorted((REPO / "docs").glob("*.md")), REPO / "benchmarks" / "README.md"]
+    return [README, *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "benchmarks").glob("*.md"))]
 
 
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
